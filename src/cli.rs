@@ -1,0 +1,112 @@
+//! The command line: `serve`, `check-config`, `migrate`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    config::{Config, LogConfig, LogFormat},
+    store::Store,
+    Application,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "ci-bridge",
+    version,
+    about = "GitLab webhooks in, Jenkins builds out, commit statuses back."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Configuration file.
+    #[arg(long, env = "CI_BRIDGE_CONFIG", default_value = "ci-bridge.toml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ConfigArg),
+    /// Load and validate the configuration, and print it with every secret masked.
+    CheckConfig(ConfigArg),
+    /// Apply database migrations and exit (`serve` applies them too).
+    Migrate(ConfigArg),
+}
+
+/// Runs the command; the error, if any, is printed by `main`.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(arg) => {
+            let config = load(&arg)?;
+            init_logging(&config.log);
+            serve(config).await
+        }
+        Command::CheckConfig(arg) => {
+            let config = load(&arg)?;
+            println!("{}", config.to_masked_toml());
+            eprintln!("{}: configuration is valid", arg.config.display());
+            Ok(())
+        }
+        Command::Migrate(arg) => {
+            let config = load(&arg)?;
+            init_logging(&config.log);
+            Store::connect(&config.database.url, 2).await?;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+    }
+}
+
+fn load(arg: &ConfigArg) -> anyhow::Result<Config> {
+    Config::load(&arg.config).map_err(|e| anyhow::anyhow!("{}: {e}", arg.config.display()))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+    let app = Application::build(config, listener).await?;
+    tracing::info!(address = %app.local_addr()?, "ci-bridge is serving");
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    app.run().await
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Logs to stderr, as text or one JSON object per line. `RUST_LOG` overrides the level.
+pub fn init_logging(log: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,404 @@
+//! The configuration file: typed, validated once at start, with every secret masked.
+//!
+//! The TOML keys documented in the README are the interface. Values may reference
+//! environment variables as `${NAME}` (see [`env`]).
+
+mod env;
+mod secret;
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use secret::{Secret, Secrets};
+
+/// Why a configuration could not be used. Every variant names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{key}: environment variable {var} is not set")]
+    MissingEnv { key: String, var: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    pub gitlab: GitLabConfig,
+    pub jenkins: JenkinsConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub projects: Vec<ProjectConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Bearer token for `/api/v1/*`; the admin API is off without it.
+    pub admin_token: Option<Secrets>,
+    /// Longest time one request may take, body upload included: a client that trickles its
+    /// request in is cut off after it.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// Requests served at once; further ones wait for a slot.
+    pub max_concurrent_requests: usize,
+    /// How long shutdown waits for in-flight requests and jobs.
+    #[serde(with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".parse().expect("valid literal"),
+            admin_token: None,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 1024,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created on first start) or `postgres://...`.
+    pub url: Secret,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("sqlite://ci-bridge.db"),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitLabConfig {
+    /// Base URL; the REST API is at `{url}/api/v4`.
+    pub url: Url,
+    /// API token used for statuses and notes.
+    pub token: Secret,
+    /// Expected `X-Gitlab-Token` for projects without their own.
+    #[serde(default)]
+    pub webhook_token: Secrets,
+    /// `whsec_` signing keys for projects without their own.
+    #[serde(default)]
+    pub signing_token: Secrets,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JenkinsConfig {
+    /// Base URL ci-bridge calls, path prefix included (`https://ci.example.com/jenkins`).
+    pub url: Url,
+    /// Base URL people open in a browser, for links in statuses; defaults to `url`.
+    #[serde(default)]
+    pub public_url: Option<Url>,
+    pub user: String,
+    /// API token (recommended) or password (then ci-bridge fetches CSRF crumbs).
+    pub api_token: Secret,
+    /// Bearer token(s) Jenkins sends to `/hooks/jenkins`.
+    pub callback_token: Secrets,
+    /// How often queue items and builds are polled.
+    #[serde(default = "default_poll_interval", with = "duration")]
+    pub poll_interval: Duration,
+    /// A build still queued or running after this long is reported `failed`, so that no
+    /// status stays pending or running forever.
+    #[serde(default = "default_build_timeout", with = "duration")]
+    pub build_timeout: Duration,
+}
+
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_build_timeout() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Jobs run at once in this process.
+    pub concurrency: usize,
+    /// How long a claimed job stays reserved for this process; a replica that dies loses
+    /// its jobs to the others after this.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `ci_bridge=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// `path_with_namespace`, as GitLab sends it.
+    pub gitlab: String,
+    /// Jenkins job full name; `/` separates folders.
+    pub job: String,
+    /// Commit status name on GitLab.
+    #[serde(default = "default_status_name")]
+    pub status_name: String,
+    /// Overrides `gitlab.webhook_token` for this project.
+    #[serde(default)]
+    pub webhook_token: Option<Secrets>,
+    /// Overrides `gitlab.signing_token` for this project.
+    #[serde(default)]
+    pub signing_token: Option<Secrets>,
+}
+
+fn default_status_name() -> String {
+    "jenkins".into()
+}
+
+impl ProjectConfig {
+    /// The `X-Gitlab-Token` values accepted for this project.
+    pub fn webhook_tokens<'a>(&'a self, gitlab: &'a GitLabConfig) -> &'a Secrets {
+        self.webhook_token.as_ref().unwrap_or(&gitlab.webhook_token)
+    }
+
+    /// The signing keys accepted for this project.
+    pub fn signing_tokens<'a>(&'a self, gitlab: &'a GitLabConfig) -> &'a Secrets {
+        self.signing_token.as_ref().unwrap_or(&gitlab.signing_token)
+    }
+}
+
+impl Config {
+    /// Reads, expands and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses, expands and validates configuration text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut value: toml::Value =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        env::expand(&mut value, "")?;
+        let config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_http_url("gitlab.url", &self.gitlab.url)?;
+        check_http_url("jenkins.url", &self.jenkins.url)?;
+        if let Some(url) = &self.jenkins.public_url {
+            check_http_url("jenkins.public_url", url)?;
+        }
+        if self.gitlab.token.is_empty() {
+            return Err(invalid("gitlab.token", "must not be empty"));
+        }
+        if self.jenkins.api_token.is_empty() {
+            return Err(invalid("jenkins.api_token", "must not be empty"));
+        }
+        check_tokens("jenkins.callback_token", &self.jenkins.callback_token, true)?;
+        check_tokens("gitlab.webhook_token", &self.gitlab.webhook_token, false)?;
+        check_signing_keys("gitlab.signing_token", &self.gitlab.signing_token)?;
+        if let Some(tokens) = &self.server.admin_token {
+            check_tokens("server.admin_token", tokens, true)?;
+        }
+        let db = self.database.url.expose();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres:")
+            || db.starts_with("postgresql:"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if self.jenkins.poll_interval < Duration::from_millis(10) {
+            return Err(invalid("jenkins.poll_interval", "must be at least 10ms"));
+        }
+        if self.worker.concurrency == 0 {
+            return Err(invalid("worker.concurrency", "must be at least 1"));
+        }
+        if self.worker.lease < Duration::from_secs(5) {
+            return Err(invalid("worker.lease", "must be at least 5s"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, project) in self.projects.iter().enumerate() {
+            let key = format!("projects[{index}]");
+            if project.gitlab.trim().is_empty() || !project.gitlab.contains('/') {
+                return Err(invalid(
+                    format!("{key}.gitlab"),
+                    "must be a path like group/project",
+                ));
+            }
+            if !seen.insert(project.gitlab.as_str()) {
+                return Err(invalid(format!("{key}.gitlab"), "listed twice"));
+            }
+            if project.job.trim_matches('/').is_empty() || project.job.split('/').any(str::is_empty)
+            {
+                return Err(invalid(
+                    format!("{key}.job"),
+                    "must be a Jenkins job full name like folder/job",
+                ));
+            }
+            if project.status_name.is_empty() || project.status_name.len() > 255 {
+                return Err(invalid(
+                    format!("{key}.status_name"),
+                    "must be 1 to 255 characters",
+                ));
+            }
+            if let Some(tokens) = &project.webhook_token {
+                check_tokens(&format!("{key}.webhook_token"), tokens, false)?;
+            }
+            if let Some(keys) = &project.signing_token {
+                check_signing_keys(&format!("{key}.signing_token"), keys)?;
+            }
+            if project.webhook_tokens(&self.gitlab).is_empty()
+                && project.signing_tokens(&self.gitlab).is_empty()
+            {
+                return Err(invalid(
+                    &key,
+                    "has neither a webhook token nor a signing token (here or under [gitlab]); \
+                     unauthenticated webhooks are never accepted",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks a project up by its GitLab path.
+    pub fn project(&self, path_with_namespace: &str) -> Option<&ProjectConfig> {
+        self.projects
+            .iter()
+            .find(|p| p.gitlab == path_with_namespace)
+    }
+
+    /// The configuration as TOML with every secret replaced by a mask.
+    pub fn to_masked_toml(&self) -> String {
+        let mut masked = self.clone();
+        masked.database.url = Secret::new(mask_database_url(self.database.url.expose()));
+        toml::to_string_pretty(&masked).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// `postgres://user:password@host/db` with the password masked; SQLite paths unchanged.
+pub fn mask_database_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("********"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn check_http_url(key: &str, url: &Url) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(
+            key,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(key, "must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+fn check_tokens(key: &str, tokens: &Secrets, required: bool) -> Result<(), ConfigError> {
+    if required && tokens.is_empty() {
+        return Err(invalid(key, "must be set"));
+    }
+    if tokens.iter().any(Secret::is_empty) {
+        return Err(invalid(key, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn check_signing_keys(key: &str, keys: &Secrets) -> Result<(), ConfigError> {
+    for secret in keys.iter() {
+        crate::gitlab::verify::SigningKey::parse(secret).map_err(|reason| invalid(key, reason))?;
+    }
+    Ok(())
+}
+
+/// Durations written as `"2s"`, `"500ms"`, `"5m"`.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,88 @@
+//! The GitLab REST client: commit statuses (`POST /projects/:id/statuses/:sha`).
+
+use serde::Serialize;
+use url::Url;
+
+use crate::{
+    config::{GitLabConfig, Secret},
+    outbound::{self, CallError},
+};
+
+/// What a status post did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    Created,
+    /// GitLab's 400 "Cannot transition status via ...": it is already in (or past) that
+    /// state, which is what we wanted.
+    AlreadyThere,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusPost<'a> {
+    pub state: &'a str,
+    #[serde(rename = "ref")]
+    pub git_ref: &'a str,
+    pub name: &'a str,
+    pub target_url: &'a str,
+    pub description: &'a str,
+}
+
+#[derive(Clone)]
+pub struct GitLabClient {
+    http: reqwest::Client,
+    api: Url,
+    token: Secret,
+}
+
+impl GitLabClient {
+    pub fn new(config: &GitLabConfig) -> Self {
+        let mut api = config.url.clone();
+        let path = format!("{}/api/v4/", api.path().trim_end_matches('/'));
+        api.set_path(&path);
+        Self {
+            http: outbound::client(false),
+            api,
+            token: config.token.clone(),
+        }
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.api.clone();
+        url.path_segments_mut()
+            .expect("http URLs have path segments")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    pub async fn post_status(
+        &self,
+        project_id: i64,
+        sha: &str,
+        status: &StatusPost<'_>,
+    ) -> Result<Posted, CallError> {
+        let url = self.endpoint(&["projects", &project_id.to_string(), "statuses", sha]);
+        let response = self
+            .http
+            .post(url)
+            .header("PRIVATE-TOKEN", self.token.expose())
+            .json(status)
+            .send()
+            .await
+            .map_err(|e| CallError::from_reqwest("GitLab", e))?;
+        let code = response.status();
+        if code.is_success() {
+            return Ok(Posted::Created);
+        }
+        let retry_after = outbound::retry_after(&response);
+        let body = outbound::read_body("GitLab", response)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
+        if code == reqwest::StatusCode::BAD_REQUEST && text.contains("Cannot transition status via")
+        {
+            return Ok(Posted::AlreadyThere);
+        }
+        Err(CallError::from_status("GitLab", code, retry_after, &text))
+    }
+}

@@ -1,0 +1,94 @@
+//! The admin API under `/api/v1`, for on-call engineers: what happened to an event, and
+//! the dead letters. Guarded by `server.admin_token`; off when none is configured.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+
+use super::{body::single_bytes, error::ApiError, AppState};
+
+fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(tokens) = &app.config.server.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_api_disabled",
+            "the admin API is off; set server.admin_token to enable it",
+        ));
+    };
+    let presented = single_bytes(headers, "authorization")?
+        .and_then(|value| value.strip_prefix(b"Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <admin_token> is required"))?;
+    if tokens.any_matches(presented) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("the admin token does not match"))
+    }
+}
+
+/// `GET /api/v1/events/{id}`: the event, its decisions with their reasons, its builds and
+/// their statuses.
+pub async fn event(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&app, &headers)?;
+    let Some(event) = app.store.event(&id).await? else {
+        return Err(ApiError::not_found("unknown_event", "no event has this id"));
+    };
+    let builds = app.store.builds_for_event(&id).await?;
+    let mut statuses = Vec::new();
+    for build in &builds {
+        for row in app
+            .store
+            .statuses_for_sha(build.gitlab_project_id, &build.sha)
+            .await?
+        {
+            if row.key.name == build.status_name && row.build_id == build.id {
+                statuses.push(serde_json::json!({
+                    "project_id": row.key.project_id,
+                    "sha": row.key.sha,
+                    "name": row.key.name,
+                    "ref": row.git_ref,
+                    "posted": rank_name(row.posted_rank, row.final_state.as_ref().map(|f| f.0.as_str())),
+                    "wanted": rank_name(row.wanted_rank, row.final_state.as_ref().map(|f| f.0.as_str())),
+                    "last_error": row.last_error,
+                }));
+            }
+        }
+    }
+    Ok(Json(
+        serde_json::json!({ "event": event, "builds": builds, "statuses": statuses }),
+    ))
+}
+
+fn rank_name(rank: i64, final_state: Option<&str>) -> Option<String> {
+    match rank {
+        1 => Some("pending".into()),
+        2 => Some("running".into()),
+        3 => Some(final_state.unwrap_or("failed").into()),
+        _ => None,
+    }
+}
+
+/// `GET /api/v1/dead-letters`.
+pub async fn dead_letters(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&app, &headers)?;
+    let jobs = app.store.dead_letters().await?;
+    Ok(Json(serde_json::json!({ "dead_letters": jobs })))
+}
+
+/// `POST /api/v1/dead-letters/retry`: every dead letter runs again.
+pub async fn retry_dead_letters(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&app, &headers)?;
+    let revived = app.store.revive(None).await?;
+    Ok(Json(serde_json::json!({ "retried": revived })))
+}

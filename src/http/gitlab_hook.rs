@@ -1,0 +1,156 @@
+//! `POST /hooks/gitlab`: verify, check, record, answer. The work runs later from the queue.
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+use sha2::{Digest, Sha256};
+
+use super::{
+    body::{read_limited, require_json, single, single_bytes, GITLAB_MAX_BODY},
+    error::ApiError,
+    AppState,
+};
+use crate::{
+    gitlab::{
+        events::{routing, EventKind, GitLabEvent, PayloadError},
+        verify::Presented,
+    },
+    store::{now_ms, Ingested, JobKind, NewEvent, NewJob},
+};
+
+/// A recorded delivery: new, or the same as one recorded before.
+struct Recorded {
+    duplicate: bool,
+    event_id: String,
+    kind: EventKind,
+}
+
+pub async fn receive(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    match handle(&app, &headers, body).await {
+        Ok(recorded) => {
+            let (status, label) = if recorded.duplicate {
+                (StatusCode::OK, "duplicate")
+            } else {
+                (StatusCode::ACCEPTED, "accepted")
+            };
+            app.metrics.webhook("gitlab", recorded.kind.as_str(), label);
+            let body = serde_json::json!({ "status": label, "event_id": recorded.event_id });
+            Ok((status, Json(body)))
+        }
+        Err(error) => {
+            app.metrics.rejection("gitlab", error.code);
+            tracing::warn!(
+                status = error.status.as_u16(),
+                code = error.code,
+                "gitlab webhook rejected"
+            );
+            Err(error)
+        }
+    }
+}
+
+async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recorded, ApiError> {
+    require_json(headers)?;
+    let body = read_limited(headers, body, GITLAB_MAX_BODY).await?;
+
+    // Only the project path is read before verification, to pick the project's secrets.
+    let routed = routing(&body);
+    let path = routed.as_ref().ok().and_then(|r| r.project_path.clone());
+    let project = path.as_deref().and_then(|p| app.config.project(p));
+    let verifier = match project {
+        Some(project) => app.verifiers.for_project(&project.gitlab),
+        None => &app.verifiers.default,
+    };
+    let presented = Presented {
+        token: single_bytes(headers, "x-gitlab-token")?,
+        webhook_id: single(headers, "webhook-id")?,
+        timestamp: single(headers, "webhook-timestamp")?,
+        signature: single(headers, "webhook-signature")?,
+    };
+    if !verifier.is_empty() || project.is_some() {
+        if let Err(error) = verifier.verify(&presented, &body, now_ms() / 1000) {
+            app.metrics.rejection("gitlab_verify", error.reason());
+            return Err(ApiError::unauthorized(error.to_string()));
+        }
+    }
+
+    // Verified (or no project could match): now the payload may be looked at.
+    let routed = routed.map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let path = path.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_payload",
+            "payload lacks project.path_with_namespace",
+        )
+    })?;
+    let Some(project) = project else {
+        return Err(ApiError::not_found(
+            "unknown_project",
+            format!("project {path} is not configured"),
+        ));
+    };
+    let header = single(headers, "x-gitlab-event")?.ok_or_else(|| {
+        ApiError::bad_request("missing_event_header", "X-Gitlab-Event header is missing")
+    })?;
+    let kind = match (header, routed.object_kind.as_deref()) {
+        ("System Hook", Some(object_kind)) => EventKind::from_object_kind(object_kind),
+        (header, _) => EventKind::from_header(header),
+    };
+    GitLabEvent::parse(kind, &body).map_err(|e| match e {
+        PayloadError::NotJson(m) => ApiError::bad_request("invalid_json", m),
+        other => ApiError::bad_request("invalid_payload", other.to_string()),
+    })?;
+
+    // GitLab's Idempotency-Key (equal to webhook-id) is stable across retries and resends;
+    // without it, the same kind and body is the same delivery.
+    let dedup_key = match single(headers, "idempotency-key")?.or(presented.webhook_id) {
+        Some(key) if !key.trim().is_empty() => format!("gitlab:key:{}", key.trim()),
+        _ => {
+            let mut hash = Sha256::new();
+            hash.update(header.as_bytes());
+            hash.update(b"\n");
+            hash.update(&body);
+            format!("gitlab:body:{}", hex::encode(hash.finalize()))
+        }
+    };
+    let id = uuid::Uuid::now_v7().to_string();
+    let job = NewJob::now(
+        JobKind::ProcessEvent,
+        serde_json::json!({ "event_id": id }).to_string(),
+    )
+    .ordered(format!("project:{}", project.gitlab));
+    let event = NewEvent {
+        id,
+        source: "gitlab",
+        kind: kind.as_str().to_owned(),
+        dedup_key,
+        project: Some(project.gitlab.clone()),
+        received_at: now_ms(),
+        body,
+        job: Some(job),
+    };
+    let answer = app
+        .ingest
+        .record(event)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let (duplicate, event_id) = match answer {
+        Ingested::Stored(id) => (false, id),
+        Ingested::Duplicate(id) => (true, id),
+    };
+    tracing::info!(
+        event = %event_id, project = %project.gitlab, kind = kind.as_str(), duplicate,
+        "gitlab webhook recorded"
+    );
+    Ok(Recorded {
+        duplicate,
+        event_id,
+        kind,
+    })
+}

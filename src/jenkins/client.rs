@@ -1,0 +1,355 @@
+//! The Jenkins remote-access client.
+//!
+//! Authenticates with HTTP Basic (user + API token, which Jenkins exempts from CSRF). When
+//! the credential is a password, Jenkins answers a POST with `403 No valid crumb`: the
+//! client then fetches a crumb, which Jenkins binds to the HTTP session, keeps the session
+//! cookie, and retries once. Every URL is built on the configured base; nothing Jenkins
+//! returns is ever used as a host to call.
+
+use std::sync::Mutex;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+use url::Url;
+
+use super::job_path::{job_url, queue_id_from_location, root_url};
+use crate::{
+    config::{JenkinsConfig, Secret},
+    outbound::{self, CallError},
+};
+
+/// What Jenkins did with a trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Triggered {
+    /// 201: a new queue item.
+    Queued(i64),
+    /// 303: merged into an item already queued.
+    Merged(i64),
+}
+
+/// A queue item, as far as ci-bridge cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueState {
+    Waiting {
+        why: Option<String>,
+    },
+    Started {
+        number: i64,
+    },
+    Cancelled,
+    /// 404: Jenkins no longer knows the item (it forgets left items after 5 minutes, and
+    /// all of them on restart).
+    Gone,
+}
+
+/// A build as `/job/.../N/api/json` reports it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunInfo {
+    pub number: i64,
+    #[serde(default)]
+    pub building: bool,
+    pub result: Option<String>,
+    #[serde(default)]
+    pub duration: i64,
+    #[serde(rename = "queueId")]
+    pub queue_id: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct QueueItemJson {
+    #[serde(default)]
+    cancelled: Option<bool>,
+    executable: Option<Executable>,
+    why: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Executable {
+    number: i64,
+}
+
+#[derive(Deserialize)]
+struct CrumbJson {
+    crumb: String,
+    #[serde(rename = "crumbRequestField")]
+    field: String,
+}
+
+pub struct JenkinsClient {
+    http: reqwest::Client,
+    base: Url,
+    user: String,
+    token: Secret,
+    crumb: Mutex<Option<(String, String)>>,
+}
+
+impl JenkinsClient {
+    pub fn new(config: &JenkinsConfig) -> Self {
+        Self {
+            // The cookie store keeps the session a crumb is bound to; it only ever holds
+            // cookies of the configured Jenkins, the one host this client calls.
+            http: outbound::client(true),
+            base: config.url.clone(),
+            user: config.user.clone(),
+            token: config.api_token.clone(),
+            crumb: Mutex::new(None),
+        }
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .basic_auth(&self.user, Some(self.token.expose()));
+        if method == Method::POST {
+            if let Some((field, crumb)) = self.crumb.lock().expect("crumb lock").clone() {
+                request = request.header(field, crumb);
+            }
+        }
+        request
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<Response, CallError> {
+        request
+            .send()
+            .await
+            .map_err(|e| CallError::from_reqwest("Jenkins", e))
+    }
+
+    /// Sends a POST; on `403 No valid crumb` fetches a crumb and retries once.
+    async fn post(
+        &self,
+        url: Url,
+        form: Option<&[(String, String)]>,
+    ) -> Result<Response, CallError> {
+        let build = |client: &Self| {
+            let request = client.request(Method::POST, url.clone());
+            match form {
+                Some(form) => request.form(form),
+                None => request,
+            }
+        };
+        let response = self.send(build(self)).await?;
+        if response.status() != StatusCode::FORBIDDEN {
+            return Ok(response);
+        }
+        let body = outbound::read_body("Jenkins", response).await?;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if !text.contains("No valid crumb") {
+            return Err(CallError::from_status(
+                "Jenkins",
+                StatusCode::FORBIDDEN,
+                None,
+                &text,
+            ));
+        }
+        self.fetch_crumb().await?;
+        self.send(build(self)).await
+    }
+
+    async fn fetch_crumb(&self) -> Result<(), CallError> {
+        let url = root_url(&self.base, &["crumbIssuer", "api", "json"]);
+        let response = self.send(self.request(Method::GET, url)).await?;
+        let crumb: CrumbJson = self.json("crumb issuer", response).await?;
+        *self.crumb.lock().expect("crumb lock") = Some((crumb.field, crumb.crumb));
+        Ok(())
+    }
+
+    async fn json<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        response: Response,
+    ) -> Result<T, CallError> {
+        let status = response.status();
+        let retry_after = outbound::retry_after(&response);
+        let body = outbound::read_body("Jenkins", response).await?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(CallError::from_status(
+                "Jenkins",
+                status,
+                retry_after,
+                &text,
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            CallError::Transient(format!("Jenkins {what}: unexpected JSON: {e}"), None)
+        })
+    }
+
+    /// `POST /job/.../buildWithParameters` with `delay=0sec`.
+    pub async fn trigger(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+    ) -> Result<Triggered, CallError> {
+        let mut url = job_url(&self.base, job, &["buildWithParameters"]);
+        url.query_pairs_mut().append_pair("delay", "0sec");
+        let response = self.post(url, Some(params)).await?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let queue_id = location.as_deref().and_then(queue_id_from_location);
+        match (status, queue_id) {
+            (StatusCode::CREATED, Some(id)) => Ok(Triggered::Queued(id)),
+            (StatusCode::SEE_OTHER, Some(id)) => Ok(Triggered::Merged(id)),
+            (StatusCode::CREATED | StatusCode::SEE_OTHER, None) => Err(CallError::Permanent(
+                format!(
+                    "Jenkins answered {} without a queue item Location",
+                    status.as_u16()
+                ),
+                None,
+            )),
+            (status, _) if status.is_redirection() => Err(CallError::Transient(
+                format!(
+                    "Jenkins did not queue the build (answered {} to the job page)",
+                    status.as_u16()
+                ),
+                None,
+            )),
+            (status, _) => {
+                let retry_after = outbound::retry_after(&response);
+                let body = outbound::read_body("Jenkins", response)
+                    .await
+                    .unwrap_or_default();
+                Err(CallError::from_status(
+                    "Jenkins",
+                    status,
+                    retry_after,
+                    &String::from_utf8_lossy(&body),
+                ))
+            }
+        }
+    }
+
+    /// `GET /queue/item/N/api/json`.
+    pub async fn queue_item(&self, queue_id: i64) -> Result<QueueState, CallError> {
+        let id = queue_id.to_string();
+        let url = root_url(&self.base, &["queue", "item", &id, "api", "json"]);
+        let response = self.send(self.request(Method::GET, url)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(QueueState::Gone);
+        }
+        let item: QueueItemJson = self.json("queue item", response).await?;
+        Ok(match (item.executable, item.cancelled) {
+            (Some(executable), _) => QueueState::Started {
+                number: executable.number,
+            },
+            (None, Some(true)) => QueueState::Cancelled,
+            (None, _) => QueueState::Waiting { why: item.why },
+        })
+    }
+
+    /// `GET /job/.../N/api/json`; `None` when Jenkins does not know the build.
+    pub async fn run(&self, job: &str, number: i64) -> Result<Option<RunInfo>, CallError> {
+        let number = number.to_string();
+        let mut url = job_url(&self.base, job, &[&number, "api", "json"]);
+        url.query_pairs_mut()
+            .append_pair("tree", "number,building,result,duration,queueId");
+        let response = self.send(self.request(Method::GET, url)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.json("build", response).await.map(Some)
+    }
+
+    /// Looks for the build carrying `CI_BRIDGE_BUILD_ID = build_id`: first in the queue,
+    /// then among the job's recent builds. Used when a trigger's outcome is unknown (a crash
+    /// between sending it and recording the answer) or a queue item was forgotten.
+    pub async fn find(&self, job: &str, build_id: &str) -> Result<Option<Found>, CallError> {
+        let mut url = root_url(&self.base, &["queue", "api", "json"]);
+        url.query_pairs_mut().append_pair(
+            "tree",
+            "items[id,task[name,url],actions[parameters[name,value]]]",
+        );
+        let response = self.send(self.request(Method::GET, url)).await?;
+        let queue: search::Queue = self.json("queue", response).await?;
+        if let Some(item) = queue
+            .items
+            .iter()
+            .find(|i| search::carries(&i.actions, build_id))
+        {
+            return Ok(Some(Found::Queued(item.id)));
+        }
+        let mut url = job_url(&self.base, job, &["api", "json"]);
+        url.query_pairs_mut().append_pair(
+            "tree",
+            "builds[number,queueId,actions[parameters[name,value]]]{0,50}",
+        );
+        let response = self.send(self.request(Method::GET, url)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let job: search::Job = self.json("job", response).await?;
+        Ok(job
+            .builds
+            .iter()
+            .find(|b| search::carries(&b.actions, build_id))
+            .map(|b| Found::Run(b.number)))
+    }
+}
+
+/// Where [`JenkinsClient::find`] found a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Queued(i64),
+    Run(i64),
+}
+
+/// Shapes of the queue and job listings searched by parameter.
+mod search {
+    use serde::Deserialize;
+
+    use crate::jenkins::params::BUILD_ID_PARAM;
+
+    #[derive(Deserialize)]
+    pub struct Queue {
+        #[serde(default)]
+        pub items: Vec<Item>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Item {
+        pub id: i64,
+        #[serde(default)]
+        pub actions: Vec<Action>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Job {
+        #[serde(default)]
+        pub builds: Vec<Run>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Run {
+        pub number: i64,
+        #[serde(default)]
+        pub actions: Vec<Action>,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub struct Action {
+        #[serde(default)]
+        pub parameters: Vec<Parameter>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Parameter {
+        pub name: String,
+        pub value: Option<serde_json::Value>,
+    }
+
+    pub fn carries(actions: &[Action], build_id: &str) -> bool {
+        actions.iter().flat_map(|a| &a.parameters).any(|p| {
+            p.name == BUILD_ID_PARAM && p.value.as_ref().and_then(|v| v.as_str()) == Some(build_id)
+        })
+    }
+}

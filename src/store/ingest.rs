@@ -1,0 +1,181 @@
+//! Group commit for received events: requests that arrive together are written in one
+//! transaction, and each is answered once that transaction is on disk.
+//!
+//! A webhook handler sends its event to the single writer task and awaits the outcome. The
+//! writer takes whatever has queued up while the previous commit was running, up to
+//! [`MAX_BATCH`], so under load one fsync covers many requests and with a single caller
+//! there is no added wait.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{queue::NewJob, Store};
+
+/// Most events in one transaction. Bounds the statement size (7 parameters an event, far
+/// below SQLite's and PostgreSQL's limits) and the latency a batch adds to its last member.
+pub const MAX_BATCH: usize = 256;
+
+/// Requests waiting for the writer before new ones wait for a place (backpressure).
+const CHANNEL_CAPACITY: usize = 4 * MAX_BATCH;
+
+/// An event to record, with the job that will process it.
+pub struct NewEvent {
+    pub id: String,
+    pub source: &'static str,
+    pub kind: String,
+    pub dedup_key: String,
+    pub project: Option<String>,
+    pub received_at: i64,
+    pub body: Bytes,
+    pub job: Option<NewJob>,
+}
+
+/// What recording an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Newly stored under this id.
+    Stored(String),
+    /// The same delivery was stored before, under this id.
+    Duplicate(String),
+}
+
+type Reply = oneshot::Sender<Result<Ingested, String>>;
+
+/// The handle webhook handlers record events through.
+#[derive(Clone)]
+pub struct Ingest {
+    sender: mpsc::Sender<(NewEvent, Reply)>,
+}
+
+impl Ingest {
+    /// Starts the writer task on `store`.
+    pub fn start(store: Store) -> Self {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        tokio::spawn(writer(store, receiver));
+        Self { sender }
+    }
+
+    /// Records one event; returns once it is committed (or was already there).
+    pub async fn record(&self, event: NewEvent) -> Result<Ingested, String> {
+        let (reply, outcome) = oneshot::channel();
+        self.sender
+            .send((event, reply))
+            .await
+            .map_err(|_| "event writer has stopped".to_owned())?;
+        outcome
+            .await
+            .map_err(|_| "event writer has stopped".to_owned())?
+    }
+}
+
+async fn writer(store: Store, mut receiver: mpsc::Receiver<(NewEvent, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
+        match write_batch(&store, &events).await {
+            Ok(outcomes) => {
+                if outcomes.iter().any(|o| matches!(o, Ingested::Stored(_))) {
+                    store.wake_workers();
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, events = events.len(), "could not record events");
+                for reply in replies {
+                    let _ = reply.send(Err("database write failed".to_owned()));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(store: &Store, events: &[NewEvent]) -> sqlx::Result<Vec<Ingested>> {
+    let mut tx = store.pool().begin().await?;
+
+    let mut sql = String::from(
+        "INSERT INTO events (id, source, kind, dedup_key, project, received_at, body) VALUES ",
+    );
+    push_placeholders(&mut sql, events.len(), 7);
+    sql.push_str(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
+    let mut insert = sqlx::query(&sql);
+    for event in events {
+        insert = insert
+            .bind(event.id.as_str())
+            .bind(event.source)
+            .bind(event.kind.as_str())
+            .bind(event.dedup_key.as_str())
+            .bind(event.project.as_deref())
+            .bind(event.received_at)
+            .bind(event.body.to_vec());
+    }
+    let mut stored = std::collections::HashSet::new();
+    for row in insert.fetch_all(&mut *tx).await? {
+        stored.insert(row.try_get::<String, _>("id")?);
+    }
+
+    let duplicates: Vec<&NewEvent> = events.iter().filter(|e| !stored.contains(&e.id)).collect();
+    let mut first_ids = HashMap::new();
+    if !duplicates.is_empty() {
+        let mut sql = String::from("SELECT id, dedup_key FROM events WHERE dedup_key IN (");
+        for index in 0..duplicates.len() {
+            if index > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", index + 1));
+        }
+        sql.push(')');
+        let mut lookup = sqlx::query(&sql);
+        for event in &duplicates {
+            lookup = lookup.bind(event.dedup_key.as_str());
+        }
+        for row in lookup.fetch_all(&mut *tx).await? {
+            first_ids.insert(
+                row.try_get::<String, _>("dedup_key")?,
+                row.try_get::<String, _>("id")?,
+            );
+        }
+    }
+
+    let jobs: Vec<&NewJob> = events
+        .iter()
+        .filter(|e| stored.contains(&e.id))
+        .filter_map(|e| e.job.as_ref())
+        .collect();
+    super::queue::insert_jobs(&mut tx, &jobs).await?;
+    tx.commit().await?;
+
+    Ok(events
+        .iter()
+        .map(|event| {
+            if stored.contains(&event.id) {
+                Ingested::Stored(event.id.clone())
+            } else {
+                let first = first_ids
+                    .get(&event.dedup_key)
+                    .cloned()
+                    .unwrap_or_else(|| event.id.clone());
+                Ingested::Duplicate(first)
+            }
+        })
+        .collect())
+}
+
+/// Appends `($1, $2, ...), (...)` for `rows` rows of `columns` parameters.
+pub(super) fn push_placeholders(sql: &mut String, rows: usize, columns: usize) {
+    use std::fmt::Write as _;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", row * columns + column + 1);
+        }
+        sql.push(')');
+    }
+}

@@ -1,0 +1,76 @@
+-- ci-bridge schema, PostgreSQL. Times are unix milliseconds.
+
+CREATE TABLE events (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    dedup_key   TEXT NOT NULL UNIQUE,
+    project     TEXT,
+    received_at BIGINT NOT NULL,
+    body        BYTEA NOT NULL,
+    processed_at BIGINT,
+    outcome     TEXT
+);
+
+CREATE TABLE jobs (
+    id          BIGSERIAL PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    unique_key  TEXT UNIQUE,
+    order_key   TEXT,
+    payload     TEXT NOT NULL,
+    run_at      BIGINT NOT NULL,
+    attempts    BIGINT NOT NULL DEFAULT 0,
+    version     BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    dead        BIGINT NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX jobs_ready ON jobs (dead, run_at);
+CREATE INDEX jobs_order ON jobs (order_key, id);
+
+CREATE TABLE builds (
+    id                TEXT PRIMARY KEY,
+    event_id          TEXT NOT NULL,
+    project_path      TEXT NOT NULL,
+    gitlab_project_id BIGINT NOT NULL,
+    sha               TEXT NOT NULL,
+    git_ref           TEXT NOT NULL,
+    status_name       TEXT NOT NULL,
+    job_name          TEXT NOT NULL,
+    params            TEXT NOT NULL,
+    mr_iid            BIGINT,
+    state             TEXT NOT NULL,
+    queue_id          BIGINT,
+    build_number      BIGINT,
+    result            TEXT,
+    description       TEXT,
+    created_at        BIGINT NOT NULL,
+    triggered_at      BIGINT,
+    started_at        BIGINT,
+    finished_at       BIGINT,
+    duration_ms       BIGINT
+);
+CREATE INDEX builds_event ON builds (event_id);
+CREATE INDEX builds_sha ON builds (gitlab_project_id, sha);
+
+CREATE TABLE commit_statuses (
+    gitlab_project_id   BIGINT NOT NULL,
+    sha                 TEXT NOT NULL,
+    status_name         TEXT NOT NULL,
+    git_ref             TEXT NOT NULL,
+    build_id            TEXT NOT NULL,
+    wanted_rank         BIGINT NOT NULL DEFAULT 0,
+    posted_rank         BIGINT NOT NULL DEFAULT 0,
+    pending_description TEXT,
+    pending_url         TEXT,
+    running_description TEXT,
+    running_url         TEXT,
+    final_state         TEXT,
+    final_description   TEXT,
+    final_url           TEXT,
+    last_error          TEXT,
+    updated_at          BIGINT NOT NULL,
+    PRIMARY KEY (gitlab_project_id, sha, status_name)
+);

@@ -1,0 +1,360 @@
+//! The work queue: jobs claimed under a lease, retried with backoff, kept as dead letters
+//! when they give up.
+//!
+//! - A claimed job is reserved for its worker until `lease_until`; a process that dies
+//!   loses its jobs to the others once the lease runs out, so no job is lost.
+//! - Jobs sharing an `order_key` run one at a time, oldest first (events of one project).
+//! - A job with a `unique_key` is coalesced: enqueueing it again while it waits or runs
+//!   bumps its `version`, and a worker that finishes an older version runs it again.
+//! - On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`, so replicas share work without a
+//!   leader.
+
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+
+use super::{ingest::push_placeholders, now_ms, Backend, Store};
+
+/// What a job does; stored as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Decide what a received GitLab event builds.
+    ProcessEvent,
+    /// Start one Jenkins build.
+    Trigger,
+    /// Follow a triggered build through the Jenkins queue to its result.
+    Track,
+    /// Bring one commit status on GitLab up to date.
+    PostStatus,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProcessEvent => "process_event",
+            Self::Trigger => "trigger",
+            Self::Track => "track",
+            Self::PostStatus => "post_status",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "process_event" => Self::ProcessEvent,
+            "trigger" => Self::Trigger,
+            "track" => Self::Track,
+            "post_status" => Self::PostStatus,
+            _ => return None,
+        })
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub payload: String,
+    pub unique_key: Option<String>,
+    pub order_key: Option<String>,
+    pub run_at: i64,
+}
+
+impl NewJob {
+    pub fn now(kind: JobKind, payload: impl Into<String>) -> Self {
+        Self {
+            kind,
+            payload: payload.into(),
+            unique_key: None,
+            order_key: None,
+            run_at: now_ms(),
+        }
+    }
+
+    pub fn unique(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    pub fn ordered(mut self, key: impl Into<String>) -> Self {
+        self.order_key = Some(key.into());
+        self
+    }
+
+    pub fn at(mut self, run_at: i64) -> Self {
+        self.run_at = run_at;
+        self
+    }
+}
+
+/// A job reserved for one worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    pub version: i64,
+    pub created_at: i64,
+}
+
+/// A job that gave up, for the admin API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadJob {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct QueueStats {
+    pub ready: i64,
+    pub waiting: i64,
+    pub dead: i64,
+    pub oldest_ready_age_ms: i64,
+}
+
+const CLAIM_SQLITE: &str =
+    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id = (SELECT j.id FROM jobs j \
+       WHERE j.dead = 0 AND j.run_at <= $3 AND (j.lease_until IS NULL OR j.lease_until < $3) \
+         AND (j.order_key IS NULL OR NOT EXISTS \
+           (SELECT 1 FROM jobs o WHERE o.order_key = j.order_key AND o.dead = 0 AND o.id < j.id)) \
+       ORDER BY j.run_at, j.id LIMIT 1) \
+     RETURNING id, kind, payload, attempts, version, created_at";
+
+const CLAIM_POSTGRES: &str =
+    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id = (SELECT j.id FROM jobs j \
+       WHERE j.dead = 0 AND j.run_at <= $3 AND (j.lease_until IS NULL OR j.lease_until < $3) \
+         AND (j.order_key IS NULL OR NOT EXISTS \
+           (SELECT 1 FROM jobs o WHERE o.order_key = j.order_key AND o.dead = 0 AND o.id < j.id)) \
+       ORDER BY j.run_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, kind, payload, attempts, version, created_at";
+
+/// Inserts jobs inside a transaction; a job whose `unique_key` is already queued bumps
+/// that job instead (earlier `run_at` wins).
+pub(crate) async fn insert_jobs(
+    tx: &mut Transaction<'_, Any>,
+    jobs: &[&NewJob],
+) -> sqlx::Result<()> {
+    let now = now_ms();
+    let (plain, unique): (Vec<&&NewJob>, Vec<&&NewJob>) =
+        jobs.iter().partition(|job| job.unique_key.is_none());
+    if !plain.is_empty() {
+        let mut sql =
+            String::from("INSERT INTO jobs (kind, order_key, payload, run_at, created_at) VALUES ");
+        push_placeholders(&mut sql, plain.len(), 5);
+        let mut insert = sqlx::query(&sql);
+        for job in plain {
+            insert = insert
+                .bind(job.kind.as_str())
+                .bind(job.order_key.as_deref())
+                .bind(job.payload.as_str())
+                .bind(job.run_at)
+                .bind(now);
+        }
+        insert.execute(&mut **tx).await?;
+    }
+    for job in unique {
+        sqlx::query(
+            "INSERT INTO jobs (kind, unique_key, order_key, payload, run_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (unique_key) DO UPDATE SET version = jobs.version + 1, \
+               run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
+               dead = 0, attempts = CASE WHEN jobs.dead = 1 THEN 0 ELSE jobs.attempts END",
+        )
+        .bind(job.kind.as_str())
+        .bind(job.unique_key.as_deref())
+        .bind(job.order_key.as_deref())
+        .bind(job.payload.as_str())
+        .bind(job.run_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Enqueues jobs in their own transaction and wakes the workers.
+    pub async fn enqueue(&self, jobs: &[NewJob]) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        insert_jobs(&mut tx, &jobs.iter().collect::<Vec<_>>()).await?;
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(())
+    }
+
+    /// On SQLite only one process uses the database, so leases left by a process that
+    /// died belong to nobody: release them at start instead of waiting for them to expire.
+    /// On PostgreSQL other replicas may hold leases, which are left to run out.
+    pub async fn release_own_leases_on_start(&self) -> sqlx::Result<()> {
+        if self.backend() == Backend::Sqlite {
+            sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Reserves the next ready job for `owner` until `now + lease_ms`.
+    pub async fn claim(&self, owner: &str, lease_ms: i64) -> sqlx::Result<Option<ClaimedJob>> {
+        let now = now_ms();
+        let sql = match self.backend() {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let row = sqlx::query(sql)
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| claimed_from_row(&row)).transpose()
+    }
+
+    /// Milliseconds until the next waiting job is due (for an idle worker's sleep).
+    pub async fn next_due_in(&self) -> sqlx::Result<Option<i64>> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > run_at \
+             THEN lease_until ELSE run_at END) AS due FROM jobs WHERE dead = 0",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let due: Option<i64> = row.try_get("due")?;
+        Ok(due.map(|due| (due - now).max(0)))
+    }
+
+    /// Finishes a job inside the caller's transaction. When the job was enqueued again
+    /// while it ran, it is released to run once more instead of being deleted.
+    pub async fn complete_in(tx: &mut Transaction<'_, Any>, job: &ClaimedJob) -> sqlx::Result<()> {
+        let deleted = sqlx::query("DELETE FROM jobs WHERE id = $1 AND version = $2")
+            .bind(job.id)
+            .bind(job.version)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL, attempts = 0 WHERE id = $1")
+                .bind(job.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn complete(&self, job: &ClaimedJob) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        Self::complete_in(&mut tx, job).await?;
+        tx.commit().await
+    }
+
+    /// Puts a job back to run at `run_at`. `counts_as_failure` keeps its attempt count
+    /// (a retry); otherwise the count restarts (a poll that simply has to look again).
+    pub async fn reschedule(
+        &self,
+        job: &ClaimedJob,
+        run_at: i64,
+        error: Option<&str>,
+        counts_as_failure: bool,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET run_at = $1, lease_owner = NULL, lease_until = NULL, \
+             last_error = COALESCE($2, last_error), \
+             attempts = CASE WHEN $3 = 1 THEN attempts ELSE 0 END WHERE id = $4",
+        )
+        .bind(run_at)
+        .bind(error)
+        .bind(i64::from(counts_as_failure))
+        .bind(job.id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Gives a job up: it stays as a dead letter with its last error until replayed.
+    pub async fn bury(&self, job: &ClaimedJob, error: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET dead = 1, lease_owner = NULL, lease_until = NULL, last_error = $1 WHERE id = $2",
+        )
+        .bind(error)
+        .bind(job.id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn dead_letters(&self) -> sqlx::Result<Vec<DeadJob>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, payload, attempts, last_error, created_at FROM jobs \
+             WHERE dead = 1 ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadJob {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    payload: row.try_get("payload")?,
+                    attempts: row.try_get("attempts")?,
+                    last_error: row.try_get("last_error")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Brings dead letters back to life; with `payload_contains`, only the matching ones.
+    /// Returns how many were revived.
+    pub async fn revive(&self, payload_contains: Option<&str>) -> sqlx::Result<u64> {
+        let pattern = payload_contains.map(|needle| format!("%{needle}%"));
+        let revived = sqlx::query(
+            "UPDATE jobs SET dead = 0, attempts = 0, run_at = $1 \
+             WHERE dead = 1 AND ($2 IS NULL OR payload LIKE $2)",
+        )
+        .bind(now_ms())
+        .bind(pattern)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        self.wake_workers();
+        Ok(revived)
+    }
+
+    pub async fn queue_stats(&self) -> sqlx::Result<QueueStats> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "SELECT \
+               COUNT(CASE WHEN dead = 0 AND run_at <= $1 THEN 1 END) AS ready, \
+               COUNT(CASE WHEN dead = 0 AND run_at > $1 THEN 1 END) AS waiting, \
+               COUNT(CASE WHEN dead = 1 THEN 1 END) AS dead, \
+               MIN(CASE WHEN dead = 0 AND run_at <= $1 THEN run_at END) AS oldest \
+             FROM jobs",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok(QueueStats {
+            ready: row.try_get("ready")?,
+            waiting: row.try_get("waiting")?,
+            dead: row.try_get("dead")?,
+            oldest_ready_age_ms: oldest.map(|t| (now - t).max(0)).unwrap_or(0),
+        })
+    }
+}
+
+fn claimed_from_row(row: &AnyRow) -> sqlx::Result<ClaimedJob> {
+    Ok(ClaimedJob {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        attempts: row.try_get("attempts")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
