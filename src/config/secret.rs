@@ -90,6 +90,18 @@ impl<'de> Deserialize<'de> for Secrets {
     }
 }
 
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("********")
+    }
+}
+
+impl serde::Serialize for Secrets {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,17 +119,5 @@ mod tests {
         assert!(secrets.any_matches(b"new"));
         assert!(!secrets.any_matches(b"other"));
         assert!(!secrets.any_matches(b""));
-    }
-}
-
-impl serde::Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("********")
-    }
-}
-
-impl serde::Serialize for Secrets {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
     }
 }

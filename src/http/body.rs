@@ -17,10 +17,12 @@ pub const CALLBACK_MAX_BODY: usize = 1024 * 1024;
 
 /// 415 unless the body is declared as JSON.
 pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    // Two Content-Type headers are as unacceptable as a wrong one.
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let content_type = match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().unwrap_or(""),
+        _ => "",
+    };
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if essence.eq_ignore_ascii_case("application/json") {
         Ok(())

@@ -219,11 +219,18 @@ impl JenkinsClient {
                 let body = outbound::read_body("Jenkins", response)
                     .await
                     .unwrap_or_default();
+                let text = String::from_utf8_lossy(&body);
+                if status == StatusCode::CONFLICT {
+                    // Jenkins' 409 is "<job> is not buildable" (disabled): waiting won't help.
+                    let snippet: String = text.chars().take(200).collect();
+                    let message = format!("Jenkins answered 409: {}", snippet.trim());
+                    return Err(CallError::Permanent(message, Some(409)));
+                }
                 Err(CallError::from_status(
                     "Jenkins",
                     status,
                     retry_after,
-                    &String::from_utf8_lossy(&body),
+                    &text,
                 ))
             }
         }
@@ -238,13 +245,7 @@ impl JenkinsClient {
             return Ok(QueueState::Gone);
         }
         let item: QueueItemJson = self.json("queue item", response).await?;
-        Ok(match (item.executable, item.cancelled) {
-            (Some(executable), _) => QueueState::Started {
-                number: executable.number,
-            },
-            (None, Some(true)) => QueueState::Cancelled,
-            (None, _) => QueueState::Waiting { why: item.why },
-        })
+        Ok(item.into())
     }
 
     /// `GET /job/.../N/api/json`; `None` when Jenkins does not know the build.
@@ -294,6 +295,28 @@ impl JenkinsClient {
             .find(|b| search::carries(&b.actions, build_id))
             .map(|b| Found::Run(b.number)))
     }
+}
+
+impl From<QueueItemJson> for QueueState {
+    fn from(item: QueueItemJson) -> Self {
+        match (item.executable, item.cancelled) {
+            (Some(executable), _) => QueueState::Started {
+                number: executable.number,
+            },
+            (None, Some(true)) => QueueState::Cancelled,
+            (None, _) => QueueState::Waiting { why: item.why },
+        }
+    }
+}
+
+/// Reads a `/queue/item/N/api/json` body as the tracker does.
+pub fn parse_queue_item(body: &[u8]) -> serde_json::Result<QueueState> {
+    serde_json::from_slice::<QueueItemJson>(body).map(Into::into)
+}
+
+/// Reads a `/job/.../N/api/json` body as the tracker does.
+pub fn parse_run(body: &[u8]) -> serde_json::Result<RunInfo> {
+    serde_json::from_slice(body)
 }
 
 /// Where [`JenkinsClient::find`] found a build.
