@@ -72,10 +72,10 @@ impl TestApp {
         let gitlab = FakeGitLab::start(GitLabOptions::default()).await;
         let jenkins = FakeJenkins::start(options.jenkins.clone()).await;
         jenkins.add_job(JOB, JOB_PARAMS);
-        let database_url = options
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("ci-bridge.db").display()));
+        let database_url = match options.database_url.clone() {
+            Some(url) => url,
+            None => fresh_database(&dir).await,
+        };
         let projects = options
             .projects
             .clone()
@@ -206,6 +206,30 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Names the PostgreSQL server the suite runs on instead of SQLite, as a URL of a database
+/// that may be used to create others (`postgres://postgres@127.0.0.1:5432/test`).
+pub const POSTGRES_ENV: &str = "CI_BRIDGE_TEST_POSTGRES";
+
+/// A database no other test uses: a new SQLite file, or with [`POSTGRES_ENV`] set, a new
+/// PostgreSQL database on that server.
+async fn fresh_database(dir: &tempfile::TempDir) -> String {
+    let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+        return format!("sqlite://{}", dir.path().join("ci-bridge.db").display());
+    };
+    use sqlx::{Connection, Executor};
+    let name = format!("ci_bridge_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but PostgreSQL is not reachable: {e}"));
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin_url).expect("a postgres:// URL");
+    url.set_path(&name);
+    url.to_string()
 }
 
 struct Running {
