@@ -38,6 +38,15 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Apply database migrations and exit (`serve` applies them too).
     Migrate(ConfigArg),
+    /// Watch the whole flow locally: fakes of GitLab and Jenkins, the real service, a push.
+    Demo {
+        /// Address the demo service listens on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Database of the demo.
+        #[arg(long, default_value = "sqlite://ci-bridge-demo.db")]
+        database: String,
+    },
 }
 
 /// Runs the command; the error, if any, is printed by `main`.
@@ -53,6 +62,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", config.to_masked_toml());
             eprintln!("{}: configuration is valid", arg.config.display());
             Ok(())
+        }
+        Command::Demo { listen, database } => {
+            init_logging(&LogConfig {
+                level: "warn".into(),
+                ..LogConfig::default()
+            });
+            crate::demo::run(&listen, &database).await
         }
         Command::Migrate(arg) => {
             let config = load(&arg)?;

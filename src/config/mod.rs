@@ -86,7 +86,9 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (created on first start) or `postgres://...`.
+    /// `sqlite://PATH` (created on first start) or `postgres://...`. A password in it is
+    /// a secret; the rest is shown by `check-config`.
+    #[serde(serialize_with = "serialize_database_url")]
     pub url: Secret,
     /// Connections in the pool.
     pub max_connections: u32,
@@ -337,10 +339,15 @@ impl Config {
 
     /// The configuration as TOML with every secret replaced by a mask.
     pub fn to_masked_toml(&self) -> String {
-        let mut masked = self.clone();
-        masked.database.url = Secret::new(mask_database_url(self.database.url.expose()));
-        toml::to_string_pretty(&masked).unwrap_or_else(|e| format!("# cannot render: {e}"))
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
+}
+
+fn serialize_database_url<S: serde::Serializer>(
+    url: &Secret,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&mask_database_url(url.expose()))
 }
 
 /// `postgres://user:password@host/db` with the password masked; SQLite paths unchanged.

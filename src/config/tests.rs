@@ -66,6 +66,17 @@ fn unknown_keys_are_errors() {
 }
 
 #[test]
+fn check_config_shows_the_database_but_not_its_password() {
+    let text = format!("{MINIMAL}\n[database]\nurl = \"postgres://ci:hunter2@db.internal/ci\"\n");
+    let rendered = Config::parse(&text).unwrap().to_masked_toml();
+    assert!(
+        rendered.contains("postgres://ci:********@db.internal/ci"),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("hunter2"));
+}
+
+#[test]
 fn database_passwords_are_masked() {
     assert_eq!(
         mask_database_url("postgres://ci:hunter2@db.internal/ci"),
