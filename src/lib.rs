@@ -7,6 +7,7 @@
 //! - [`worker`]: the jobs that turn events into builds and statuses.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod demo;

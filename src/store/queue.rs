@@ -24,6 +24,8 @@ pub enum JobKind {
     Track,
     /// Bring one commit status on GitLab up to date.
     PostStatus,
+    /// Keep the audit trail of a merge request or push (approvals, evidence, deviations).
+    Audit,
 }
 
 impl JobKind {
@@ -33,6 +35,7 @@ impl JobKind {
             Self::Trigger => "trigger",
             Self::Track => "track",
             Self::PostStatus => "post_status",
+            Self::Audit => "audit",
         }
     }
 
@@ -42,6 +45,7 @@ impl JobKind {
             "trigger" => Self::Trigger,
             "track" => Self::Track,
             "post_status" => Self::PostStatus,
+            "audit" => Self::Audit,
             _ => return None,
         })
     }

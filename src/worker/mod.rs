@@ -49,7 +49,7 @@ pub struct Services {
 }
 
 /// What a job asks for when it did not fail.
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Finished (the job already removed itself, in its own transaction).
     Done,
     /// Look again at this time (polling); not a failure.
@@ -58,7 +58,7 @@ pub(crate) enum Outcome {
 
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum JobError {
+pub enum JobError {
     #[error(transparent)]
     Call(#[from] CallError),
     #[error("database: {0}")]
@@ -172,6 +172,7 @@ async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobE
         Some(JobKind::Trigger) => trigger::run(services, job).await,
         Some(JobKind::Track) => track::run(services, job).await,
         Some(JobKind::PostStatus) => post_status::run(services, job).await,
+        Some(JobKind::Audit) => crate::audit::run(services, job).await,
         None => Err(JobError::Invalid(format!("unknown job kind {}", job.kind))),
     }
 }

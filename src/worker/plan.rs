@@ -69,7 +69,16 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
             }
         }
     }
-    record(store, job, &event_id, &builds, &decisions).await?;
+    // Merge requests and pushes also feed the audit trail (approvals, merges, pushes past
+    // review), in order per project.
+    let audit = matches!(kind.as_str(), "merge_request" | "push").then(|| {
+        let payload = serde_json::json!({ "event_id": event_id }).to_string();
+        NewJob::now(JobKind::Audit, payload).ordered(format!(
+            "audit:{event_id_project}",
+            event_id_project = project_of(&body)
+        ))
+    });
+    record(store, job, &event_id, &builds, &decisions, audit.as_ref()).await?;
     Ok(Outcome::Done)
 }
 
@@ -81,6 +90,7 @@ async fn record(
     event_id: &str,
     builds: &[NewBuild],
     decisions: &[Decision],
+    audit: Option<&NewJob>,
 ) -> sqlx::Result<()> {
     let outcome = serde_json::json!({ "decisions": decisions }).to_string();
     let mut tx = store.pool().begin().await?;
@@ -96,6 +106,9 @@ async fn record(
         let payload = serde_json::json!({ "build_id": build.id }).to_string();
         triggers
             .push(NewJob::now(JobKind::Trigger, payload).unique(format!("trigger:{}", build.id)));
+    }
+    if let Some(audit) = audit {
+        triggers.push(audit.clone());
     }
     insert_jobs(&mut tx, &triggers.iter().collect::<Vec<_>>()).await?;
     sqlx::query("UPDATE events SET processed_at = $1, outcome = $2 WHERE id = $3")
@@ -228,6 +241,13 @@ fn one_build(
         mr_iid,
     };
     (vec![build], vec![decision])
+}
+
+fn project_of(body: &[u8]) -> String {
+    crate::gitlab::events::routing(body)
+        .ok()
+        .and_then(|r| r.project_path)
+        .unwrap_or_default()
 }
 
 fn new_build_id() -> String {
