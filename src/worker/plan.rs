@@ -73,10 +73,7 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
     // review), in order per project.
     let audit = matches!(kind.as_str(), "merge_request" | "push").then(|| {
         let payload = serde_json::json!({ "event_id": event_id }).to_string();
-        NewJob::now(JobKind::Audit, payload).ordered(format!(
-            "audit:{event_id_project}",
-            event_id_project = project_of(&body)
-        ))
+        NewJob::now(JobKind::Audit, payload).ordered(format!("audit:{}", project_of(&body)))
     });
     record(store, job, &event_id, &builds, &decisions, audit.as_ref()).await?;
     Ok(Outcome::Done)

@@ -111,6 +111,10 @@ async fn drive(path: &Path, expect: &Expect, as_system_hook: bool) {
         ..Options::default()
     };
     let app = TestApp::spawn_with(options).await;
+    if let Expect::Build = expect {
+        let (project_id, _, _) = status_target(&payload);
+        app.gitlab.add_project(project_id, &project);
+    }
     let header = if as_system_hook {
         "System Hook"
     } else {
@@ -146,7 +150,6 @@ async fn drive(path: &Path, expect: &Expect, as_system_hook: bool) {
     match expect {
         Expect::Build => {
             let (project_id, sha, git_ref) = status_target(&payload);
-            app.gitlab.add_project(project_id, &project);
             let statuses = eventually(&format!("{name}: a final status"), WAIT, || async {
                 let statuses = app.gitlab.statuses(project_id, &sha);
                 statuses
