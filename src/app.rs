@@ -29,6 +29,7 @@ impl Application {
         let config = Arc::new(config);
         let store = Store::connect(&config.database.url, config.database.max_connections).await?;
         store.release_own_leases_on_start().await?;
+        crate::audit::schedule::seed(&store, &config.compliance).await?;
         let metrics = Arc::new(Metrics::default());
         let services = Arc::new(Services {
             config: config.clone(),
@@ -72,6 +73,9 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let grace: Duration = self.state.config.server.shutdown_timeout;
         let workers = worker::spawn(self.services.clone(), self.shutdown.clone());
+        let store = self.state.store.clone();
+        let listening = self.shutdown.clone();
+        tokio::spawn(async move { store.listen_for_jobs(listening).await });
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
         let server = axum::serve(self.listener, router)

@@ -38,6 +38,30 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Apply database migrations and exit (`serve` applies them too).
     Migrate(ConfigArg),
+    /// Run an event again: its dead letters come back to life (or, without any, it is
+    /// planned anew). A running service picks the work up within a second.
+    Replay {
+        /// The `event_id` the webhook was answered with.
+        event_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// The audit trail: `audit verify` checks the evidence hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the compliance report: merges with their evidence, and every deviation.
+    Report {
+        /// The period to cover, back from now (`7d`, `24h`, `2w`).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// `markdown`, `json` or `csv`.
+        #[arg(long, default_value = "markdown")]
+        format: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Watch the whole flow locally: fakes of GitLab and Jenkins, the real service, a push.
     Demo {
         /// Address the demo service listens on.
@@ -49,6 +73,12 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the evidence chain; exits non-zero naming the first broken record.
+    Verify(ConfigArg),
+}
+
 /// Runs the command; the error, if any, is printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -56,6 +86,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&arg)?;
             init_logging(&config.log);
             serve(config).await
+        }
+        Command::Replay { event_id, config } => {
+            let config = load(&config)?;
+            let store = Store::connect(&config.database.url, 2).await?;
+            match store.replay_event(&event_id).await? {
+                Some(0) => println!("event {event_id}: no dead letters; planned again"),
+                Some(revived) => {
+                    println!("event {event_id}: {revived} dead letter(s) queued again")
+                }
+                None => anyhow::bail!("no event {event_id} in the database"),
+            }
+            Ok(())
         }
         Command::CheckConfig(arg) => {
             let config = load(&arg)?;
@@ -69,6 +111,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..LogConfig::default()
             });
             crate::demo::run(&listen, &database).await
+        }
+        Command::Audit {
+            command: AuditCommand::Verify(arg),
+        } => {
+            let config = load(&arg)?;
+            crate::audit::cli::verify(&config).await
+        }
+        Command::Report {
+            since,
+            format,
+            config,
+        } => {
+            let config = load(&config)?;
+            crate::audit::cli::report(&config, &since, &format).await
         }
         Command::Migrate(arg) => {
             let config = load(&arg)?;

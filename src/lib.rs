@@ -16,6 +16,8 @@ pub mod http;
 pub mod jenkins;
 pub mod metrics;
 pub mod outbound;
+pub mod sast;
+pub mod sonarqube;
 pub mod store;
 pub mod worker;
 

@@ -4,6 +4,8 @@
 //! environment variables as `${NAME}` (see [`env`]).
 
 mod env;
+mod quality;
+mod rules;
 mod secret;
 
 use std::{net::SocketAddr, path::Path, time::Duration};
@@ -11,6 +13,11 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use quality::{
+    rating_value as quality_rating_value, ComplianceConfig, QualityConfig, Severity,
+    SonarQubeConfig,
+};
+pub use rules::{branch_allowed, glob_match, JobConfig, TriggerRules};
 pub use secret::{Secret, Secrets};
 
 /// Why a configuration could not be used. Every variant names the offending key.
@@ -51,6 +58,12 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub projects: Vec<ProjectConfig>,
+    /// SonarQube webhooks (`POST /hooks/sonarqube`); off without it.
+    #[serde(default)]
+    pub sonarqube: Option<SonarQubeConfig>,
+    /// The scheduled deviation check.
+    #[serde(default)]
+    pub compliance: ComplianceConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -116,6 +129,9 @@ pub struct GitLabConfig {
     /// `whsec_` signing keys for projects without their own.
     #[serde(default)]
     pub signing_token: Secrets,
+    /// Username of the token's user: its comments are never commands.
+    #[serde(default)]
+    pub bot_username: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -138,6 +154,14 @@ pub struct JenkinsConfig {
     /// status stays pending or running forever.
     #[serde(default = "default_build_timeout", with = "duration")]
     pub build_timeout: Duration,
+    /// How long a trigger waits for a multibranch project to create the job of a new
+    /// branch (Jenkins creates it when it indexes the branch) before reporting it missing.
+    #[serde(default = "default_branch_job_wait", with = "duration")]
+    pub branch_job_wait: Duration,
+}
+
+fn default_branch_job_wait() -> Duration {
+    Duration::from_secs(120)
 }
 
 fn default_poll_interval() -> Duration {
@@ -209,6 +233,15 @@ pub struct ProjectConfig {
     /// Overrides `gitlab.signing_token` for this project.
     #[serde(default)]
     pub signing_token: Option<Secrets>,
+    /// What builds (`[projects.triggers]`).
+    #[serde(default)]
+    pub triggers: TriggerRules,
+    /// More Jenkins jobs for the same events, each with its own status (`[[projects.jobs]]`).
+    #[serde(default)]
+    pub jobs: Vec<JobConfig>,
+    /// Quality gates, SAST, four eyes (`[projects.quality]`).
+    #[serde(default)]
+    pub quality: QualityConfig,
 }
 
 fn default_status_name() -> String {
@@ -216,6 +249,17 @@ fn default_status_name() -> String {
 }
 
 impl ProjectConfig {
+    /// Every job of the project, the main one first.
+    pub fn all_jobs(&self) -> Vec<JobConfig> {
+        let main = JobConfig {
+            job: self.job.clone(),
+            status_name: self.status_name.clone(),
+        };
+        std::iter::once(main)
+            .chain(self.jobs.iter().cloned())
+            .collect()
+    }
+
     /// The `X-Gitlab-Token` values accepted for this project.
     pub fn webhook_tokens<'a>(&'a self, gitlab: &'a GitLabConfig) -> &'a Secrets {
         self.webhook_token.as_ref().unwrap_or(&gitlab.webhook_token)
@@ -298,18 +342,26 @@ impl Config {
             if !seen.insert(project.gitlab.as_str()) {
                 return Err(invalid(format!("{key}.gitlab"), "listed twice"));
             }
-            if project.job.trim_matches('/').is_empty() || project.job.split('/').any(str::is_empty)
-            {
-                return Err(invalid(
-                    format!("{key}.job"),
-                    "must be a Jenkins job full name like folder/job",
-                ));
-            }
-            if project.status_name.is_empty() || project.status_name.len() > 255 {
-                return Err(invalid(
-                    format!("{key}.status_name"),
-                    "must be 1 to 255 characters",
-                ));
+            project.triggers.validate(&format!("{key}.triggers"))?;
+            let mut names = std::collections::HashSet::new();
+            for (index, job) in project.all_jobs().iter().enumerate() {
+                let job_key = match index {
+                    0 => key.clone(),
+                    n => format!("{key}.jobs[{}]", n - 1),
+                };
+                check_job_name(&format!("{job_key}.job"), &job.job)?;
+                if job.status_name.is_empty() || job.status_name.len() > 255 {
+                    return Err(invalid(
+                        format!("{job_key}.status_name"),
+                        "must be 1 to 255 characters",
+                    ));
+                }
+                if !names.insert(job.status_name.clone()) {
+                    return Err(invalid(
+                        format!("{job_key}.status_name"),
+                        "used by two jobs of the project",
+                    ));
+                }
             }
             if let Some(tokens) = &project.webhook_token {
                 check_tokens(&format!("{key}.webhook_token"), tokens, false)?;
@@ -327,6 +379,7 @@ impl Config {
                 ));
             }
         }
+        quality::validate(self)?;
         Ok(())
     }
 
@@ -359,6 +412,21 @@ pub fn mask_database_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// A job full name or template: folders separated by `/`, placeholders `{branch}`, `{mr}`.
+fn check_job_name(key: &str, job: &str) -> Result<(), ConfigError> {
+    if job.trim_matches('/').is_empty() || job.split('/').any(str::is_empty) {
+        return Err(invalid(
+            key,
+            "must be a Jenkins job full name like folder/job",
+        ));
+    }
+    let stripped = job.replace("{branch}", "").replace("{mr}", "");
+    if stripped.contains('{') || stripped.contains('}') {
+        return Err(invalid(key, "the only placeholders are {branch} and {mr}"));
+    }
+    Ok(())
 }
 
 fn check_http_url(key: &str, url: &Url) -> Result<(), ConfigError> {

@@ -55,6 +55,18 @@ impl GitLabClient {
         url
     }
 
+    /// A call to `segments` under the API, with the token; for the sibling modules that
+    /// read merge requests and write notes.
+    pub(super) fn request(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.endpoint(segments))
+            .header("PRIVATE-TOKEN", self.token.expose())
+    }
+
     pub async fn post_status(
         &self,
         project_id: i64,

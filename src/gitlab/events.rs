@@ -182,6 +182,15 @@ pub struct MergeRequestEvent {
     pub user: User,
     pub project: Project,
     pub object_attributes: MergeRequestAttributes,
+    /// What this update changed: `{field: {previous, current}}`.
+    #[serde(default)]
+    pub changes: Option<serde_json::Value>,
+}
+
+/// A label as GitLab sends it in `changes.labels`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Label {
+    pub title: String,
 }
 
 impl MergeRequestEvent {
@@ -203,6 +212,54 @@ impl MergeRequestEvent {
         let attrs = &self.object_attributes;
         attrs.draft.or(attrs.work_in_progress).unwrap_or(false)
     }
+
+    /// True when this update took the merge request out of draft.
+    pub fn left_draft(&self) -> bool {
+        let Some(changes) = &self.changes else {
+            return false;
+        };
+        let flag = |field: &str| {
+            let change = &changes[field];
+            change["previous"].as_bool() == Some(true) && change["current"].as_bool() == Some(false)
+        };
+        let title = &changes["title"];
+        let title_lost_prefix = match (title["previous"].as_str(), title["current"].as_str()) {
+            (Some(previous), Some(current)) => is_draft_title(previous) && !is_draft_title(current),
+            _ => false,
+        };
+        flag("draft") || flag("work_in_progress") || title_lost_prefix
+    }
+
+    /// Labels this update added.
+    pub fn labels_added(&self) -> Vec<String> {
+        let Some(changes) = &self.changes else {
+            return Vec::new();
+        };
+        let titles = |side: &str| -> Vec<String> {
+            let labels: Vec<Label> =
+                serde_json::from_value(changes["labels"][side].clone()).unwrap_or_default();
+            labels.into_iter().map(|l| l.title).collect()
+        };
+        let before = titles("previous");
+        titles("current")
+            .into_iter()
+            .filter(|t| !before.contains(t))
+            .collect()
+    }
+}
+
+/// GitLab's draft title prefixes (`Draft:`, `[Draft]`, `(Draft)`, and the older `WIP:`).
+fn is_draft_title(title: &str) -> bool {
+    let lower = title.trim_start().to_ascii_lowercase();
+    ["draft:", "[draft]", "(draft)", "draft -", "wip:", "[wip]"]
+        .iter()
+        .any(|prefix| lower.starts_with(prefix))
+}
+
+/// `ci skip` markers GitLab itself honours in a commit message.
+pub fn has_ci_skip(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("[ci skip]") || lower.contains("[skip ci]")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,13 +270,27 @@ pub struct NoteAttributes {
     pub action: Option<String>,
 }
 
-/// `Note Hook`: recorded; comment commands build in a later version.
+/// `Note Hook`: a comment, with the merge request it is on (if it is on one).
 #[derive(Debug, Clone, Deserialize)]
 pub struct NoteEvent {
     #[serde(default)]
     pub user: User,
     pub project: Project,
     pub object_attributes: NoteAttributes,
+    #[serde(default)]
+    pub merge_request: Option<MergeRequestAttributes>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipelineAttributes {
+    pub source: Option<String>,
+    pub status: Option<String>,
+}
+
+/// `Pipeline Hook`: only its source is read (to ignore the ones our statuses create).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipelineEvent {
+    pub object_attributes: PipelineAttributes,
 }
 
 /// Only what every delivery needs to be routed: the project it belongs to.
@@ -276,7 +347,8 @@ pub enum GitLabEvent {
     TagPush(Box<PushEvent>),
     MergeRequest(Box<MergeRequestEvent>),
     Note(Box<NoteEvent>),
-    /// Recorded as received; nothing in it is acted on yet.
+    Pipeline(Box<PipelineEvent>),
+    /// Recorded as received; nothing in it is acted on.
     Other,
 }
 
@@ -312,9 +384,20 @@ impl GitLabEvent {
                 GitLabEvent::MergeRequest(Box::new(mr))
             }
             EventKind::Note => {
-                GitLabEvent::Note(Box::new(serde_json::from_slice(body).map_err(json)?))
+                let note: NoteEvent = serde_json::from_slice(body).map_err(json)?;
+                if let Some(commit) = note
+                    .merge_request
+                    .as_ref()
+                    .and_then(|mr| mr.last_commit.as_ref())
+                {
+                    check_sha("merge_request.last_commit.id", &commit.id)?;
+                }
+                GitLabEvent::Note(Box::new(note))
             }
-            EventKind::Pipeline | EventKind::Job | EventKind::Other => GitLabEvent::Other,
+            EventKind::Pipeline => {
+                GitLabEvent::Pipeline(Box::new(serde_json::from_slice(body).map_err(json)?))
+            }
+            EventKind::Job | EventKind::Other => GitLabEvent::Other,
         })
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod events;
+pub mod merge_requests;
+pub mod notes;
 pub mod verify;
 
 pub use client::{GitLabClient, StatusPost};

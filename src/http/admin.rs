@@ -9,7 +9,7 @@ use axum::{
 
 use super::{body::single_bytes, error::ApiError, AppState};
 
-fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(tokens) = &app.config.server.admin_token else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -89,6 +89,22 @@ pub async fn retry_dead_letters(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&app, &headers)?;
-    let revived = app.store.revive(None).await?;
+    let revived = app.store.revive_all().await?;
     Ok(Json(serde_json::json!({ "retried": revived })))
+}
+
+/// `POST /api/v1/events/{id}/replay`: the event's dead letters run again; an event without
+/// any is planned anew (nothing it already built is built twice).
+pub async fn replay_event(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&app, &headers)?;
+    match app.store.replay_event(&id).await? {
+        Some(revived) => Ok(Json(
+            serde_json::json!({ "event_id": id, "revived_jobs": revived, "replanned": revived == 0 }),
+        )),
+        None => Err(ApiError::not_found("unknown_event", "no event has this id")),
+    }
 }

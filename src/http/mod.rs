@@ -3,10 +3,13 @@
 
 mod admin;
 mod body;
+mod compliance;
 mod error;
 mod gitlab_hook;
 mod health;
 mod jenkins_hook;
+mod sast_hook;
+mod sonarqube_hook;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -74,10 +77,19 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/hooks/gitlab", post(gitlab_hook::receive))
         .route("/hooks/jenkins", post(jenkins_hook::receive))
+        .route("/hooks/jenkins/sast", post(sast_hook::receive))
+        .route("/hooks/sonarqube", post(sonarqube_hook::receive))
+        .route("/api/v1/compliance/report", get(compliance::report))
+        .route("/api/v1/compliance/verify", get(compliance::verify))
+        .route(
+            "/api/v1/compliance/merge-requests/{project_id}/{iid}/refresh",
+            post(compliance::refresh),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/events/{id}", get(admin::event))
+        .route("/api/v1/events/{id}/replay", post(admin::replay_event))
         .route("/api/v1/dead-letters", get(admin::dead_letters))
         .route(
             "/api/v1/dead-letters/retry",

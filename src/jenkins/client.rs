@@ -261,6 +261,60 @@ impl JenkinsClient {
         self.json("build", response).await.map(Some)
     }
 
+    /// `POST /queue/cancelItem?id=N`. Jenkins answers 204, or 404/422 when the item is no
+    /// longer in the queue (it started or was forgotten): both mean there is nothing left
+    /// to cancel, which the caller learns from `Ok(false)`.
+    pub async fn cancel_queue_item(&self, queue_id: i64) -> Result<bool, CallError> {
+        let mut url = root_url(&self.base, &["queue", "cancelItem"]);
+        url.query_pairs_mut()
+            .append_pair("id", &queue_id.to_string());
+        let response = self.post(url, None).await?;
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            return Ok(true);
+        }
+        if status == StatusCode::NOT_FOUND || status == StatusCode::UNPROCESSABLE_ENTITY {
+            return Ok(false);
+        }
+        let body = outbound::read_body("Jenkins", response)
+            .await
+            .unwrap_or_default();
+        Err(CallError::from_status(
+            "Jenkins",
+            status,
+            None,
+            &String::from_utf8_lossy(&body),
+        ))
+    }
+
+    /// `POST /job/.../N/stop`: asks Jenkins to abort a running build (it does so
+    /// asynchronously).
+    pub async fn stop_build(&self, job: &str, number: i64) -> Result<(), CallError> {
+        let url = job_url(&self.base, job, &[&number.to_string(), "stop"]);
+        let response = self.post(url, None).await?;
+        let status = response.status();
+        if status.is_success() || status.is_redirection() || status == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        let body = outbound::read_body("Jenkins", response)
+            .await
+            .unwrap_or_default();
+        Err(CallError::from_status(
+            "Jenkins",
+            status,
+            None,
+            &String::from_utf8_lossy(&body),
+        ))
+    }
+
+    /// `POST /job/<parent>/build`: on a multibranch project this starts branch indexing, so
+    /// that a job for a new branch appears. Best effort.
+    pub async fn scan_multibranch(&self, parent: &str) -> Result<(), CallError> {
+        let mut url = job_url(&self.base, parent, &["build"]);
+        url.query_pairs_mut().append_pair("delay", "0");
+        self.post(url, None).await.map(|_| ())
+    }
+
     /// Looks for the build carrying `CI_BRIDGE_BUILD_ID = build_id`: first in the queue,
     /// then among the job's recent builds. Used when a trigger's outcome is unknown (a crash
     /// between sending it and recording the answer) or a queue item was forgotten.

@@ -31,6 +31,40 @@ pub fn root_url(base: &Url, segments: &[&str]) -> Url {
     url
 }
 
+/// A branch name as a multibranch project names its job for it (branch-api's
+/// `NameEncoder`): `feature/x` becomes `feature%2Fx`. The URL then encodes it once more.
+pub fn encode_branch(branch: &str) -> String {
+    match branch {
+        "" => return "%00".into(),
+        "." => return "%2E".into(),
+        ".." => return "%2E.".into(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(branch.len());
+    for c in branch.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '#' => out.push_str("%23"),
+            '?' => out.push_str("%3F"),
+            '[' => out.push_str("%5B"),
+            ']' => out.push_str("%5D"),
+            '\\' => out.push_str("%5C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The job for one build: `{branch}` and `{mr}` in a configured name filled in.
+pub fn expand_job(template: &str, branch: &str, mr_iid: Option<i64>) -> String {
+    let mut job = template.replace("{branch}", &encode_branch(branch));
+    if let Some(iid) = mr_iid {
+        job = job.replace("{mr}", &format!("MR-{iid}"));
+    }
+    job
+}
+
 /// The queue item id in a `Location` Jenkins returned (`https://public-host/jenkins/queue/item/17/`).
 /// Only the id is taken: the URL ci-bridge then calls is built on its own configured base,
 /// never on the host Jenkins reported.
@@ -68,6 +102,28 @@ mod tests {
         assert_eq!(url.path(), "/job/group/job/app/job/feature%252Fx/api/json");
         let spaced = job_url(&base, "My Folder/job #1", &[]);
         assert_eq!(spaced.path(), "/job/My%20Folder/job/job%20%231");
+    }
+
+    #[test]
+    fn branch_jobs_are_named_as_multibranch_projects_name_them() {
+        assert_eq!(encode_branch("feature/x"), "feature%2Fx");
+        assert_eq!(encode_branch("100%"), "100%25");
+        assert_eq!(encode_branch(".."), "%2E.");
+        assert_eq!(
+            expand_job("group/app/{branch}", "feature/x", None),
+            "group/app/feature%2Fx"
+        );
+        assert_eq!(
+            expand_job("group/app/{mr}", "feature/x", Some(7)),
+            "group/app/MR-7"
+        );
+        let base = Url::parse("http://127.0.0.1/").unwrap();
+        let url = job_url(
+            &base,
+            &expand_job("group/app/{branch}", "feature/x", None),
+            &[],
+        );
+        assert_eq!(url.path(), "/job/group/job/app/job/feature%252Fx");
     }
 
     #[test]

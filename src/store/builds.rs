@@ -271,3 +271,62 @@ pub(crate) mod transitions {
         Ok(changed > 0)
     }
 }
+
+/// Which builds a new one replaces: the same status on the same branch (pushes) or the
+/// same merge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lineage {
+    Branch(String),
+    MergeRequest(i64),
+}
+
+/// Queries the planner runs inside its transaction.
+pub(crate) mod lookups {
+    use super::*;
+
+    /// Builds of `sha` for this project and status that may still count: not abandoned.
+    pub async fn for_sha(
+        tx: &mut Transaction<'_, Any>,
+        project_path: &str,
+        sha: &str,
+        status_name: &str,
+    ) -> sqlx::Result<Vec<Build>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM builds WHERE project_path = $1 AND sha = $2 AND status_name = $3 \
+             AND state <> 'abandoned' ORDER BY created_at"
+        ))
+        .bind(project_path)
+        .bind(sha)
+        .bind(status_name)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter().map(Build::from_row).collect()
+    }
+
+    /// Builds not yet ended in a lineage (any status name when `status_name` is `None`).
+    pub async fn active(
+        tx: &mut Transaction<'_, Any>,
+        project_path: &str,
+        status_name: Option<&str>,
+        lineage: &Lineage,
+    ) -> sqlx::Result<Vec<Build>> {
+        let lineage_sql = match lineage {
+            Lineage::Branch(_) => "mr_iid IS NULL AND git_ref = $3",
+            Lineage::MergeRequest(_) => "mr_iid = $3",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM builds WHERE project_path = $1 \
+             AND ($2 = '' OR status_name = $2) AND {lineage_sql} \
+             AND state IN ('planned', 'queued', 'running') ORDER BY created_at"
+        );
+        let query = sqlx::query(&sql)
+            .bind(project_path)
+            .bind(status_name.unwrap_or(""));
+        let query = match lineage {
+            Lineage::Branch(branch) => query.bind(branch.as_str()),
+            Lineage::MergeRequest(iid) => query.bind(*iid),
+        };
+        let rows = query.fetch_all(&mut **tx).await?;
+        rows.iter().map(Build::from_row).collect()
+    }
+}

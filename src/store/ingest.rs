@@ -95,7 +95,7 @@ async fn writer(store: Store, mut receiver: mpsc::Receiver<(NewEvent, Reply)>) {
 }
 
 async fn write_batch(store: &Store, events: &[NewEvent]) -> sqlx::Result<Vec<Ingested>> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
 
     let mut sql = String::from(
         "INSERT INTO events (id, source, kind, dedup_key, project, received_at, body) VALUES ",

@@ -8,8 +8,14 @@ use super::{now_ms, Backend, Store};
 
 /// `(version, SQL)` per backend, oldest first. A released migration is never edited; a
 /// change is a new entry.
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("migrations/postgres.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite.sql")),
+    (2, include_str!("migrations/sqlite_2_quality.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres.sql")),
+    (2, include_str!("migrations/postgres_2_quality.sql")),
+];
 
 /// Arbitrary constant naming ci-bridge's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x4349_4252_4944_4745;

@@ -4,9 +4,12 @@
 //! Queries are written once in the SQL both accept (`$1` parameters, `ON CONFLICT`,
 //! `RETURNING`); the few statements that differ are chosen by [`Backend`].
 
+mod audit;
 mod builds;
 mod ingest;
+mod listen;
 mod migrate;
+mod quality;
 mod queue;
 mod statuses;
 
@@ -18,17 +21,26 @@ use sqlx::{
 };
 use tokio::sync::Notify;
 
-pub use builds::{Build, BuildState, NewBuild};
+pub use audit::{ApprovalRow, EvidenceRow, GuardedPush, MergeRequestRow, UserRef};
+pub use builds::{Build, BuildState, Lineage, NewBuild};
 pub use ingest::{Ingest, Ingested, NewEvent};
+pub use quality::{BuildResult, QualityRow, QualitySource, Resolution};
 pub use queue::{ClaimedJob, DeadJob, JobKind, NewJob, QueueStats};
 pub use statuses::{StatusKey, StatusRow, StatusStage};
 
 pub(crate) use builds::insert_builds;
 pub(crate) use queue::insert_jobs;
 
-/// Build transitions, for use inside a caller's transaction.
+/// Build transitions and lookups, for use inside a caller's transaction.
 pub(crate) mod builds_tx {
+    pub(crate) use super::builds::lookups::*;
     pub(crate) use super::builds::transitions::*;
+}
+
+/// Audit-trail writes, for use inside a caller's transaction.
+pub(crate) mod audit_tx {
+    pub(crate) use super::audit::{append_evidence, chain_head};
+    pub(crate) use super::quality::resolve_in;
 }
 
 /// Status updates, for use inside a caller's transaction.
@@ -56,6 +68,7 @@ pub struct Store {
     backend: Backend,
     /// Woken whenever a job may have become ready in this process.
     jobs_ready: Arc<Notify>,
+    url: Secret,
 }
 
 impl Store {
@@ -98,9 +111,20 @@ impl Store {
             pool,
             backend,
             jobs_ready: Arc::new(Notify::new()),
+            url: url.clone(),
         };
         migrate::run(&store).await?;
         Ok(store)
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a transaction that read first and wrote later would fail with
+    /// "database is locked" whenever another connection committed in between.
+    pub async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     pub fn backend(&self) -> Backend {

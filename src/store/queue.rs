@@ -24,8 +24,18 @@ pub enum JobKind {
     Track,
     /// Bring one commit status on GitLab up to date.
     PostStatus,
+    /// Cancel a build that is no longer wanted (superseded, or its merge request closed).
+    Cancel,
     /// Keep the audit trail of a merge request or push (approvals, evidence, deviations).
     Audit,
+    /// Turn a stored SonarQube analysis or SAST report into its commit status.
+    QualityResult,
+    /// Bring a merge request's four-eyes status and summary note up to date.
+    MrCheck,
+    /// Render a merge request's summary note and edit it in place (or post it once).
+    MrNote,
+    /// The scheduled deviation check; it reschedules itself.
+    ComplianceCheck,
 }
 
 impl JobKind {
@@ -35,7 +45,12 @@ impl JobKind {
             Self::Trigger => "trigger",
             Self::Track => "track",
             Self::PostStatus => "post_status",
+            Self::Cancel => "cancel",
             Self::Audit => "audit",
+            Self::QualityResult => "quality_result",
+            Self::MrCheck => "mr_check",
+            Self::MrNote => "mr_note",
+            Self::ComplianceCheck => "compliance_check",
         }
     }
 
@@ -45,7 +60,12 @@ impl JobKind {
             "trigger" => Self::Trigger,
             "track" => Self::Track,
             "post_status" => Self::PostStatus,
+            "cancel" => Self::Cancel,
             "audit" => Self::Audit,
+            "quality_result" => Self::QualityResult,
+            "mr_check" => Self::MrCheck,
+            "mr_note" => Self::MrNote,
+            "compliance_check" => Self::ComplianceCheck,
             _ => return None,
         })
     }
@@ -143,6 +163,15 @@ pub(crate) async fn insert_jobs(
     tx: &mut Transaction<'_, Any>,
     jobs: &[&NewJob],
 ) -> sqlx::Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    if tx.backend_name() == "PostgreSQL" {
+        // Delivered when the transaction commits, to every replica's listener.
+        sqlx::query(&format!("NOTIFY {}", super::listen::CHANNEL))
+            .execute(&mut **tx)
+            .await?;
+    }
     let now = now_ms();
     let (plain, unique): (Vec<&&NewJob>, Vec<&&NewJob>) =
         jobs.iter().partition(|job| job.unique_key.is_none());
@@ -184,7 +213,7 @@ pub(crate) async fn insert_jobs(
 impl Store {
     /// Enqueues jobs in their own transaction and wakes the workers.
     pub async fn enqueue(&self, jobs: &[NewJob]) -> sqlx::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         insert_jobs(&mut tx, &jobs.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         self.wake_workers();
@@ -251,7 +280,7 @@ impl Store {
     }
 
     pub async fn complete(&self, job: &ClaimedJob) -> sqlx::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         Self::complete_in(&mut tx, job).await?;
         tx.commit().await
     }
@@ -312,21 +341,62 @@ impl Store {
             .collect()
     }
 
-    /// Brings dead letters back to life; with `payload_contains`, only the matching ones.
-    /// Returns how many were revived.
-    pub async fn revive(&self, payload_contains: Option<&str>) -> sqlx::Result<u64> {
-        let pattern = payload_contains.map(|needle| format!("%{needle}%"));
-        let revived = sqlx::query(
-            "UPDATE jobs SET dead = 0, attempts = 0, run_at = $1 \
-             WHERE dead = 1 AND ($2 IS NULL OR payload LIKE $2)",
-        )
-        .bind(now_ms())
-        .bind(pattern)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+    /// Brings every dead letter back to life. Returns how many were revived.
+    pub async fn revive_all(&self) -> sqlx::Result<u64> {
+        let revived =
+            sqlx::query("UPDATE jobs SET dead = 0, attempts = 0, run_at = $1 WHERE dead = 1")
+                .bind(now_ms())
+                .execute(self.pool())
+                .await?
+                .rows_affected();
         self.wake_workers();
         Ok(revived)
+    }
+
+    /// Runs one event again: its dead letters (its own, its builds', their statuses') come
+    /// back to life; when it has none, it is planned anew (a build it already has is then
+    /// recognised as such, so nothing is built twice). `None` when no such event exists.
+    pub async fn replay_event(&self, event_id: &str) -> sqlx::Result<Option<u64>> {
+        if self.event(event_id).await?.is_none() {
+            return Ok(None);
+        }
+        let mut needles = vec![event_id.to_owned()];
+        for build in self.builds_for_event(event_id).await? {
+            needles.push(super::StatusKey::of(&build).job_key());
+            needles.push(build.id);
+        }
+        let mut tx = self.begin().await?;
+        let mut revived = 0;
+        for needle in &needles {
+            revived += sqlx::query(
+                "UPDATE jobs SET dead = 0, attempts = 0, run_at = $1 \
+                 WHERE dead = 1 AND (payload LIKE $2 OR unique_key = $3)",
+            )
+            .bind(now_ms())
+            .bind(format!("%{needle}%"))
+            .bind(needle.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if revived == 0 {
+            let payload = serde_json::json!({ "event_id": event_id }).to_string();
+            let project = self
+                .event(event_id)
+                .await?
+                .and_then(|e| e.project)
+                .unwrap_or_default();
+            let job =
+                NewJob::now(JobKind::ProcessEvent, payload).ordered(format!("project:{project}"));
+            insert_jobs(&mut tx, &[&job]).await?;
+            sqlx::query("UPDATE events SET processed_at = NULL WHERE id = $1")
+                .bind(event_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(Some(revived))
     }
 
     pub async fn queue_stats(&self) -> sqlx::Result<QueueStats> {

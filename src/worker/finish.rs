@@ -36,7 +36,7 @@ pub async fn finish_build(
     let (state, description) = describe::result(result, number, duration_ms);
     let key = StatusKey::of(build);
 
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     if !finished(&mut tx, &build.id, result, duration_ms, &description).await? {
         return Ok(FinishOutcome::AlreadyFinished);
     }

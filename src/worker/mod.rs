@@ -3,6 +3,7 @@
 //! Nothing is done inside a webhook request; everything an event causes happens here,
 //! from the queue, so it survives restarts and can be shared by replicas.
 
+mod cancel;
 mod describe;
 mod finish;
 mod plan;
@@ -172,7 +173,12 @@ async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobE
         Some(JobKind::Trigger) => trigger::run(services, job).await,
         Some(JobKind::Track) => track::run(services, job).await,
         Some(JobKind::PostStatus) => post_status::run(services, job).await,
+        Some(JobKind::Cancel) => cancel::run(services, job).await,
         Some(JobKind::Audit) => crate::audit::run(services, job).await,
+        Some(JobKind::QualityResult) => crate::audit::quality::run(services, job).await,
+        Some(JobKind::MrCheck) => crate::audit::mr_check::run(services, job).await,
+        Some(JobKind::MrNote) => crate::audit::note::run(services, job).await,
+        Some(JobKind::ComplianceCheck) => crate::audit::schedule::run(services, job).await,
         None => Err(JobError::Invalid(format!("unknown job kind {}", job.kind))),
     }
 }

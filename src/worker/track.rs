@@ -155,7 +155,7 @@ async fn started(services: &Services, build: &Build, number: i64) -> sqlx::Resul
         description: format!("build #{number} running"),
         url: describe::build_link(&services.config, &build.job_name, number),
     };
-    let mut tx = services.store.pool().begin().await?;
+    let mut tx = services.store.begin().await?;
     if builds_tx::running(&mut tx, &build.id, number).await? {
         advance(&mut tx, &key, &build.id, &stage).await?;
     }
@@ -183,7 +183,7 @@ async fn abandon(
         description: reason.to_owned(),
         url,
     };
-    let mut tx = services.store.pool().begin().await?;
+    let mut tx = services.store.begin().await?;
     if builds_tx::abandoned(&mut tx, &build.id, reason).await? {
         advance(&mut tx, &key, &build.id, &stage).await?;
     }

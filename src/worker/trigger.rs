@@ -14,6 +14,26 @@ use crate::{
     },
 };
 
+/// True when the build's job comes from a `{branch}`/`{mr}` template.
+fn is_branch_job(services: &Services, build: &Build) -> bool {
+    services
+        .config
+        .project(&build.project_path)
+        .and_then(|project| {
+            project
+                .all_jobs()
+                .into_iter()
+                .find(|job| job.status_name == build.status_name)
+        })
+        .is_some_and(|job| job.job.contains('{'))
+}
+
+/// A branch job that is missing may still be created by indexing.
+fn branch_job_may_appear(services: &Services, build: &Build, job: &ClaimedJob) -> bool {
+    let wait_ms = services.config.jenkins.branch_job_wait.as_millis() as i64;
+    is_branch_job(services, build) && crate::store::now_ms() - job.created_at < wait_ms
+}
+
 #[derive(serde::Deserialize)]
 pub(super) struct Payload {
     pub build_id: String,
@@ -74,6 +94,31 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
         Err(error) if error.is_transient() && job.attempts < super::MAX_ATTEMPTS => {
             return Err(error.into())
         }
+        Err(error)
+            if error.status() == Some(404) && branch_job_may_appear(services, &build, job) =>
+        {
+            // A multibranch project creates a branch's job only when it indexes the branch.
+            if job.attempts == 1 {
+                if let Some((parent, _)) = build.job_name.rsplit_once('/') {
+                    let _ = services.jenkins.scan_multibranch(parent).await;
+                }
+            }
+            tracing::info!(build = %build.id, job = %build.job_name, "branch job not there yet; will retry");
+            return Err(JobError::Call(CallError::Transient(
+                format!("Jenkins has no job {} yet", build.job_name),
+                None,
+            )));
+        }
+        Err(error) if error.status() == Some(404) && is_branch_job(services, &build) => {
+            let waited =
+                describe::duration(services.config.jenkins.branch_job_wait.as_millis() as i64);
+            let description = format!(
+                "Jenkins has no job {} (not indexed within {waited}; is the branch discovered?)",
+                build.job_name
+            );
+            tracing::error!(build = %build.id, job = %build.job_name, "branch job never appeared");
+            refused(services, job, &build, &description, true).await?;
+        }
         Err(error) => {
             let description = if error.is_transient() {
                 format!("could not reach Jenkins: {error}")
@@ -108,8 +153,18 @@ async fn queued(
         "queued in Jenkins"
     };
     let key = StatusKey::of(build);
-    let mut tx = services.store.pool().begin().await?;
-    builds_tx::queued(&mut tx, &build.id, queue_id, description).await?;
+    let mut tx = services.store.begin().await?;
+    if !builds_tx::queued(&mut tx, &build.id, queue_id, description).await? {
+        // Cancelled while the trigger was on its way: take the item out of the queue again.
+        Store::complete_in(&mut tx, job).await?;
+        tx.commit().await?;
+        if let Some(queue_id) = queue_id {
+            if let Err(error) = services.jenkins.cancel_queue_item(queue_id).await {
+                tracing::warn!(build = %build.id, queue_id, %error, "could not cancel the queue item of a cancelled build");
+            }
+        }
+        return Ok(());
+    }
     let pending = StatusStage::Pending {
         description: description.to_owned(),
         url: describe::job_link(config, &build.job_name),
@@ -135,7 +190,7 @@ async fn refused(
     complete: bool,
 ) -> sqlx::Result<()> {
     let key = StatusKey::of(build);
-    let mut tx = services.store.pool().begin().await?;
+    let mut tx = services.store.begin().await?;
     builds_tx::abandoned(&mut tx, &build.id, description).await?;
     let stage = StatusStage::Final {
         state: "failed",

@@ -138,12 +138,12 @@ async fn events_that_bring_no_new_code_build_nothing_and_say_why() {
         (
             "Merge Request Hook",
             payloads::merge_request(PROJECT, "close", SHA_A, None),
-            "'close'",
+            "closed",
         ),
         (
             "Merge Request Hook",
             payloads::merge_request(PROJECT, "merge", SHA_A, None),
-            "'merge'",
+            "merged",
         ),
         (
             "Push Hook",

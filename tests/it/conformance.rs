@@ -35,9 +35,9 @@ const GITLAB: &[(&str, Expect)] = &[
     ),
     ("merge_request_approved.json", Expect::Skip("'approved'")),
     ("merge_request_approval.json", Expect::Skip("'approval'")),
-    ("merge_request_merged.json", Expect::Skip("'merge'")),
-    ("merge_request_close.json", Expect::Skip("'close'")),
-    ("note_merge_request.json", Expect::Skip("comments")),
+    ("merge_request_merged.json", Expect::Skip("merged")),
+    ("merge_request_close.json", Expect::Skip("closed")),
+    ("note_merge_request.json", Expect::Skip("not a command")),
     ("pipeline.json", Expect::Skip("pipeline")),
     ("job.json", Expect::Skip("job")),
 ];

@@ -3,7 +3,11 @@
 
 mod build_flow;
 mod conformance;
+mod four_eyes;
 mod jenkins_variants;
 mod payloads;
+mod sast;
+mod sonarqube;
 mod support;
+mod trigger_rules;
 mod webhook_edge;

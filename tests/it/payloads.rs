@@ -122,3 +122,56 @@ pub fn merge_request_from(
     })
     .to_string()
 }
+
+/// A merge-request `update` without new commits, with the given `changes` object.
+pub fn merge_request_changed(path: &str, sha: &str, draft: bool, changes: Value) -> String {
+    let mut body: Value = serde_json::from_str(&merge_request(path, "update", sha, None)).unwrap();
+    body["object_attributes"]["draft"] = draft.into();
+    body["object_attributes"]["work_in_progress"] = draft.into();
+    body["changes"] = changes;
+    body.to_string()
+}
+
+/// A push whose head commit has the given message.
+pub fn push_with_message(path: &str, branch: &str, after: &str, message: &str) -> String {
+    let mut body: Value = serde_json::from_str(&push(path, branch, SHA_B, after)).unwrap();
+    body["commits"][0]["message"] = message.into();
+    body.to_string()
+}
+
+/// A comment on merge request 5 (head `sha`) by `username`.
+pub fn mr_comment(path: &str, sha: &str, username: &str, note: &str) -> String {
+    let mr: Value = serde_json::from_str(&merge_request(path, "open", sha, None)).unwrap();
+    let mut attributes = mr["object_attributes"].clone();
+    attributes.as_object_mut().unwrap().remove("action");
+    json!({
+        "object_kind": "note",
+        "event_type": "note",
+        "user": { "id": 8, "name": username, "username": username, "email": format!("{username}@example.com") },
+        "project_id": PROJECT_ID,
+        "project": project(PROJECT_ID, path),
+        "object_attributes": {
+            "id": 1244, "note": note, "noteable_type": "MergeRequest", "action": "create",
+            "noteable_id": 9005, "system": false,
+            "url": format!("https://gitlab.example.com/{path}/-/merge_requests/5#note_1244")
+        },
+        "merge_request": attributes,
+        "repository": { "name": "collector", "homepage": format!("https://gitlab.example.com/{path}") }
+    })
+    .to_string()
+}
+
+/// A pipeline event with the given `source` (`external` for the ones commit statuses create).
+pub fn pipeline(path: &str, sha: &str, source: &str) -> String {
+    json!({
+        "object_kind": "pipeline",
+        "object_attributes": {
+            "id": 31, "iid": 3, "ref": "main", "tag": false, "sha": sha, "source": source,
+            "status": "success", "stages": ["external"], "created_at": "2026-11-30 10:00:00 UTC"
+        },
+        "user": { "id": 7, "name": "Ada Lovelace", "username": "ada" },
+        "project": project(PROJECT_ID, path),
+        "builds": []
+    })
+    .to_string()
+}

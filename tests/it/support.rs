@@ -68,6 +68,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
+        if std::env::var_os("CI_BRIDGE_TEST_LOG").is_some() {
+            ci_bridge::cli::init_logging(&ci_bridge::config::LogConfig {
+                level: "ci_bridge=debug".into(),
+                ..Default::default()
+            });
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let gitlab = FakeGitLab::start(GitLabOptions::default()).await;
         let jenkins = FakeJenkins::start(options.jenkins.clone()).await;
@@ -102,6 +108,7 @@ user = "{user}"
 api_token = "{api_token}"
 callback_token = "{CALLBACK_TOKEN}"
 poll_interval = "20ms"
+branch_job_wait = "1s"
 
 [worker]
 concurrency = 4

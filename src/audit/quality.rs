@@ -1,0 +1,279 @@
+//! The `quality_result` job: a stored SonarQube analysis or SAST report becomes a commit
+//! status on the commit it was made for, and the merge request notes showing that commit
+//! are refreshed.
+
+use super::{mr_note_job, status};
+use crate::{
+    config::ProjectConfig,
+    jenkins::job_path::job_url,
+    outbound::CallError,
+    sast, sonarqube,
+    store::{
+        audit_tx::resolve_in, ClaimedJob, QualityRow, Resolution, StatusKey, StatusStage, Store,
+    },
+    worker::{JobError, Outcome, Services},
+};
+
+#[derive(serde::Deserialize)]
+struct Payload {
+    result_id: String,
+}
+
+/// A result that cannot be tied to a commit; kept with this reason.
+type Unresolved = String;
+
+pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobError> {
+    let payload: Payload = serde_json::from_str(&job.payload)
+        .map_err(|e| JobError::Invalid(format!("quality payload: {e}")))?;
+    let store = &services.store;
+    let Some((row, body)) = store.quality_result(&payload.result_id).await? else {
+        return Err(JobError::Invalid(format!(
+            "result {} is not stored",
+            payload.result_id
+        )));
+    };
+    if row.outcome.is_some() {
+        store.complete(job).await?;
+        return Ok(Outcome::Done);
+    }
+    let resolved = match row.source.as_str() {
+        "sonarqube" => sonar(services, &row, &body).await?,
+        "sast" => sast_report(services, &row, &body).await?,
+        other => Err(format!("unknown source {other}")),
+    };
+
+    let mut tx = store.pool().begin().await?;
+    match &resolved {
+        Ok(res) => {
+            resolve_in(&mut tx, &row.id, Some(res), "").await?;
+            let key = StatusKey {
+                project_id: res.gitlab_project_id,
+                sha: res.sha.clone(),
+                name: res.status_name.clone(),
+            };
+            let stage = StatusStage::Final {
+                state: if res.outcome == "success" {
+                    "success"
+                } else {
+                    "failed"
+                },
+                description: res.description.clone(),
+                url: res.target_url.clone(),
+            };
+            status::set(
+                &mut tx,
+                &key,
+                &res.git_ref,
+                &format!("quality:{}", row.id),
+                &stage,
+            )
+            .await?;
+            tracing::info!(result = %row.id, sha = %res.sha, name = %res.status_name,
+                outcome = %res.outcome, "quality result resolved");
+        }
+        Err(reason) => {
+            resolve_in(&mut tx, &row.id, None, reason).await?;
+            tracing::warn!(result = %row.id, %reason, "quality result matches no commit");
+        }
+    }
+    Store::complete_in(&mut tx, job).await?;
+    tx.commit().await?;
+    store.wake_workers();
+
+    if let Ok(res) = &resolved {
+        refresh_notes(services, res).await?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// Queues the note of every open merge request at the result's commit.
+async fn refresh_notes(services: &Services, res: &Resolution) -> Result<(), JobError> {
+    let store = &services.store;
+    let mut jobs: Vec<_> = store
+        .merge_requests_at(&res.sha)
+        .await?
+        .into_iter()
+        .filter(|(project_id, iid)| {
+            services
+                .config
+                .projects
+                .iter()
+                .any(|p| p.quality.merge_request_checks && p.gitlab == res.project_path)
+                && (*project_id, *iid) != (0, 0)
+        })
+        .map(|(project_id, iid)| mr_note_job(project_id, iid))
+        .collect();
+    jobs.dedup_by(|a, b| a.unique_key == b.unique_key);
+    if !jobs.is_empty() {
+        store.enqueue(&jobs).await?;
+    }
+    Ok(())
+}
+
+fn project_of<'a>(
+    services: &'a Services,
+    row: &QualityRow,
+) -> Result<&'a ProjectConfig, Unresolved> {
+    let path = row.project_path.as_deref().unwrap_or("");
+    services
+        .config
+        .project(path)
+        .ok_or_else(|| format!("project {path} is no longer configured"))
+}
+
+/// A permanent GitLab failure is a reason to give up on the lookup; a transient one
+/// fails the job so that it is retried.
+fn lookup<T>(answer: Result<T, CallError>) -> Result<Option<T>, JobError> {
+    match answer {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_transient() => Err(error.into()),
+        Err(error) => {
+            tracing::warn!(%error, "GitLab lookup failed");
+            Ok(None)
+        }
+    }
+}
+
+async fn sonar(
+    services: &Services,
+    row: &QualityRow,
+    body: &[u8],
+) -> Result<Result<Resolution, Unresolved>, JobError> {
+    let project = match project_of(services, row) {
+        Ok(project) => project,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let analysis: sonarqube::Analysis = match serde_json::from_slice(body) {
+        Ok(analysis) => analysis,
+        Err(e) => return Ok(Err(format!("analysis: {e}"))),
+    };
+    let evaluation = sonarqube::evaluate(&analysis, &project.quality);
+    let store = &services.store;
+    let path = project.gitlab.as_str();
+
+    // Where the status goes: the MR's source project and branch, or the branch.
+    let mut found: Option<(i64, Option<String>, String)> = None;
+    let mr_iid = analysis.merge_request_iid();
+    if let Some(iid) = mr_iid {
+        if let Some(mr) = store.merge_request_by_path(path, iid).await? {
+            found = Some((mr.source_project_id, mr.head_sha, mr.source_branch));
+        } else if let Some((id, sha, git_ref)) =
+            store.latest_built_sha(path, None, Some(iid)).await?
+        {
+            found = Some((id, Some(sha), git_ref));
+        } else if let Some(mr) = lookup(services.gitlab.merge_request(path, iid).await)? {
+            found = Some((mr.source_project_id, mr.sha, mr.source_branch));
+        }
+    } else {
+        let branch = match analysis.branch_name() {
+            Some(branch) => Some(branch.to_owned()),
+            None => lookup(services.gitlab.project(path).await)?.and_then(|p| p.default_branch),
+        };
+        if let Some(branch) = branch {
+            let built = store.latest_built_sha(path, Some(&branch), None).await?;
+            let project_id = match &built {
+                Some((id, _, _)) => Some(*id),
+                None => match store.project_id_for_path(path).await? {
+                    Some(id) => Some(id),
+                    None => lookup(services.gitlab.project(path).await)?.map(|p| p.id),
+                },
+            };
+            if let Some(id) = project_id {
+                found = Some((id, built.map(|b| b.1), branch));
+            }
+        }
+    }
+    let target = match &mr_iid {
+        Some(iid) => format!("merge request !{iid}"),
+        None => format!("branch {}", analysis.branch_name().unwrap_or("(default)")),
+    };
+    let Some((project_id, latest_sha, git_ref)) = found else {
+        return Ok(Err(format!(
+            "{target} of {path} is not known to ci-bridge or GitLab"
+        )));
+    };
+    let (sha, note) = match (&analysis.revision, latest_sha) {
+        (Some(revision), _) => (revision.to_ascii_lowercase(), None),
+        (None, Some(sha)) => {
+            let short: String = sha.chars().take(8).collect();
+            let note = format!("no revision in the analysis; latest build of {target} ({short})");
+            (sha, Some(note))
+        }
+        (None, None) => {
+            return Ok(Err(format!(
+                "no revision in the analysis and no build of {target}"
+            )));
+        }
+    };
+
+    let mut summary = serde_json::to_value(&evaluation).unwrap_or_default();
+    summary["dashboard"] = analysis.dashboard().into();
+    summary["revision_note"] = note.clone().into();
+    Ok(Ok(Resolution {
+        project_path: path.to_owned(),
+        gitlab_project_id: project_id,
+        sha,
+        git_ref,
+        mr_iid,
+        status_name: project.quality.sonarqube_status.clone(),
+        outcome: if evaluation.passed {
+            "success"
+        } else {
+            "failed"
+        }
+        .into(),
+        description: sonarqube::description(&evaluation, note.as_deref()),
+        target_url: analysis.dashboard(),
+        summary,
+    }))
+}
+
+async fn sast_report(
+    services: &Services,
+    row: &QualityRow,
+    body: &[u8],
+) -> Result<Result<Resolution, Unresolved>, JobError> {
+    let Some(build_id) = row.build_id.as_deref() else {
+        return Ok(Err("the report names no build".into()));
+    };
+    let Some(build) = services.store.build(build_id).await? else {
+        return Ok(Err(format!("build {build_id} is not stored")));
+    };
+    let project = match services.config.project(&build.project_path) {
+        Some(project) => project,
+        None => {
+            return Ok(Err(format!(
+                "project {} is no longer configured",
+                build.project_path
+            )))
+        }
+    };
+    let report = match sast::parse(body) {
+        Ok(report) => report,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let quality = &project.quality;
+    let summary = sast::summarize(&report, quality.sast_fail_at, quality.note_top_findings);
+    let config = &services.config;
+    let base = config
+        .jenkins
+        .public_url
+        .as_ref()
+        .unwrap_or(&config.jenkins.url);
+    let url = match build.build_number {
+        Some(number) => job_url(base, &build.job_name, &[&number.to_string(), ""]),
+        None => job_url(base, &build.job_name, &[]),
+    };
+    Ok(Ok(Resolution {
+        project_path: build.project_path.clone(),
+        gitlab_project_id: build.gitlab_project_id,
+        sha: build.sha.clone(),
+        git_ref: build.git_ref.clone(),
+        mr_iid: build.mr_iid,
+        status_name: quality.sast_status.clone(),
+        outcome: if summary.passed { "success" } else { "failed" }.into(),
+        description: summary.description(),
+        target_url: url.to_string(),
+        summary: serde_json::to_value(&summary).unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,74 @@
+//! The compliance API under `/api/v1/compliance` (admin token): the report of merges and
+//! deviations, the evidence chain's check, and an on-demand re-read of a merge request's
+//! approvals.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+
+use super::{admin::authorize, error::ApiError, AppState};
+use crate::audit::{self, evidence, formats, report};
+
+/// `GET /api/v1/compliance/report?since=7d&format=json|markdown|csv`.
+pub async fn report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&app, &headers)?;
+    let since = query.get("since").map_or("7d", String::as_str);
+    let window =
+        report::parse_since(since).map_err(|e| ApiError::bad_request("invalid_parameter", e))?;
+    let format = query.get("format").map_or("json", String::as_str);
+    let format = formats::Format::parse(format).ok_or_else(|| {
+        ApiError::bad_request("invalid_parameter", "format must be json, markdown or csv")
+    })?;
+    let report = report::build(&app.store, window, since).await?;
+    let body = formats::render(&report, format);
+    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+}
+
+/// `GET /api/v1/compliance/verify`: the evidence chain, checked as `audit verify` does.
+pub async fn verify(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&app, &headers)?;
+    let rows = app.store.evidence(None).await?;
+    Ok(Json(match evidence::verify(&rows) {
+        Ok(count) => serde_json::json!({ "intact": true, "records": count }),
+        Err(broken) => serde_json::json!({
+            "intact": false, "records": rows.len(),
+            "broken_at": broken.seq, "reason": broken.reason,
+        }),
+    }))
+}
+
+/// `POST /api/v1/compliance/merge-requests/{project_id}/{iid}/refresh`: re-reads the
+/// approvals and commits from GitLab and updates the four-eyes status and the note.
+pub async fn refresh(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project_id, iid)): Path<(i64, i64)>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    authorize(&app, &headers)?;
+    if app.store.merge_request(project_id, iid).await?.is_none() {
+        return Err(ApiError::not_found(
+            "unknown_merge_request",
+            "no event of this merge request was received",
+        ));
+    }
+    app.store
+        .enqueue(&[audit::mr_check_job(project_id, iid)])
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "status": "queued" })),
+    ))
+}

@@ -1,0 +1,150 @@
+//! SonarQube webhooks: verified on the raw body, recorded, answered at once, and turned
+//! into a `sonarqube` commit status on the analysed commit.
+
+use serde_json::{json, Value};
+
+use crate::{
+    four_eyes::{note_shows, open_mr, quality_app, states, status_becomes, SONAR_SECRET},
+    payloads::{self, SHA_A, SHA_B},
+    support::{TestApp, PROJECT},
+};
+
+/// Posts an analysis signed as SonarQube signs it (or with the given signature).
+pub async fn post_sonar(app: &TestApp, body: &str, signature: Option<&str>) -> reqwest::Response {
+    let signed = ci_bridge::sonarqube::sign(SONAR_SECRET, body.as_bytes());
+    app.http
+        .post(format!("{}/hooks/sonarqube", app.url))
+        .header("Content-Type", "application/json; charset=utf-8")
+        .header("X-SonarQube-Project", "collector")
+        .header(
+            "X-Sonar-Webhook-HMAC-SHA256",
+            signature.unwrap_or(signed.as_str()),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request reaches the app")
+}
+
+fn condition(metric: &str, value: &str, status: &str) -> Value {
+    json!({"metric": metric, "operator": "GREATER_THAN", "value": value,
+           "status": status, "errorThreshold": "1"})
+}
+
+/// An analysis of pull request `pr` (or, without one, of branch `main`).
+pub fn analysis(revision: Option<&str>, pr: Option<&str>, gate: &str, conditions: Value) -> String {
+    let branch = match pr {
+        Some(key) => json!({"name": key, "type": "PULL_REQUEST", "isMain": false,
+            "url": format!("https://sonar.example.com/dashboard?id=collector&pullRequest={key}")}),
+        None => json!({"name": "main", "type": "BRANCH", "isMain": true,
+            "url": "https://sonar.example.com/dashboard?id=collector"}),
+    };
+    let mut body = json!({
+        "serverUrl": "https://sonar.example.com", "taskId": "AX1", "status": "SUCCESS",
+        "analysedAt": "2026-12-01T10:00:00+0000", "changedAt": "2026-12-01T10:00:00+0000",
+        "project": {"key": "collector", "name": "Collector",
+                    "url": "https://sonar.example.com/dashboard?id=collector"},
+        "branch": branch,
+        "qualityGate": {"name": "Team way", "status": gate, "conditions": conditions},
+        "properties": {}
+    });
+    if let Some(revision) = revision {
+        body["revision"] = revision.into();
+    }
+    body.to_string()
+}
+
+#[tokio::test]
+async fn a_failing_gate_on_a_merge_request_posts_a_failed_status_naming_its_conditions() {
+    let app = quality_app("", "").await;
+    open_mr(&app, SHA_A).await;
+    let body = analysis(
+        Some(SHA_A),
+        Some("5"),
+        "ERROR",
+        json!([
+            condition("new_security_rating", "3", "ERROR"),
+            condition("new_security_review_rating", "1", "OK"),
+        ]),
+    );
+    let response = post_sonar(&app, &body, None).await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(post_sonar(&app, &body, None).await.status(), 200, "duplicate");
+
+    let status = status_becomes(&app, SHA_A, "sonarqube", "failed").await;
+    let description = status.description.unwrap_or_default();
+    assert!(
+        description.contains("security rating (new code) C (worse than A)"),
+        "{description}"
+    );
+    assert_eq!(status.ref_, "feature/login");
+    assert_eq!(
+        status.target_url.as_deref(),
+        Some("https://sonar.example.com/dashboard?id=collector&pullRequest=5")
+    );
+    let notes = note_shows(&app, "| security rating (new code) | C |").await;
+    assert_eq!(notes.len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_signature_is_refused_and_nothing_is_posted() {
+    let app = quality_app("", "").await;
+    let body = analysis(Some(SHA_A), None, "OK", json!([]));
+    let wrong = ci_bridge::sonarqube::sign("another-secret-entirely", body.as_bytes());
+    assert_eq!(post_sonar(&app, &body, Some(&wrong)).await.status(), 401);
+    assert_eq!(post_sonar(&app, &body, Some("")).await.status(), 401);
+    let tampered = body.replace("collector", "collectoR");
+    let signed = ci_bridge::sonarqube::sign(SONAR_SECRET, body.as_bytes());
+    assert_eq!(post_sonar(&app, &tampered, Some(&signed)).await.status(), 401);
+    assert!(app.gitlab.status_posts().is_empty());
+}
+
+#[tokio::test]
+async fn required_ratings_fail_a_gate_sonarqube_passed() {
+    let app = quality_app(
+        "required_ratings = { new_security_rating = \"A\", new_security_review_rating = \"A\" }",
+        "",
+    )
+    .await;
+    open_mr(&app, SHA_A).await;
+    let body = analysis(
+        Some(SHA_A),
+        Some("PR-5"),
+        "OK",
+        json!([condition("new_software_quality_security_rating", "1", "OK")]),
+    );
+    assert_eq!(post_sonar(&app, &body, None).await.status(), 202);
+    let status = status_becomes(&app, SHA_A, "sonarqube", "failed").await;
+    let description = status.description.unwrap_or_default();
+    assert!(
+        description.contains("security review rating (new code) is ?, required A"),
+        "{description}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_revision_the_latest_build_of_the_branch_is_used_and_said() {
+    let app = quality_app("", "").await;
+    let push = payloads::push(PROJECT, "main", SHA_B, SHA_A);
+    app.post_gitlab("Push Hook", &push, &[]).await;
+    status_becomes(&app, SHA_A, "jenkins", "success").await;
+
+    let body = analysis(None, None, "OK", json!([condition("security_rating", "1", "OK")]));
+    assert_eq!(post_sonar(&app, &body, None).await.status(), 202);
+    let status = status_becomes(&app, SHA_A, "sonarqube", "success").await;
+    let description = status.description.unwrap_or_default();
+    assert!(description.contains("no revision in the analysis"), "{description}");
+    assert_eq!(status.ref_, "main");
+    assert_eq!(states(&app, SHA_A, "sonarqube"), ["success"]);
+}
+
+#[tokio::test]
+async fn an_analysis_of_an_unmapped_project_is_refused() {
+    let app = quality_app("", "").await;
+    let body = analysis(Some(SHA_A), None, "OK", json!([])).replace("collector", "other");
+    let response = post_sonar(&app, &body, None).await;
+    assert_eq!(response.status(), 404);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "unknown_project");
+    assert!(app.gitlab.status_posts().is_empty());
+}
