@@ -78,9 +78,14 @@ impl Application {
         tokio::spawn(async move { store.listen_for_jobs(listening).await });
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
-        let server = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
-        let server = tokio::spawn(async move { server.await });
+        let header_timeout = self.state.config.server.header_timeout;
+        let server = tokio::spawn(http::serve::serve(
+            self.listener,
+            router,
+            shutdown,
+            header_timeout,
+            grace,
+        ));
 
         self.shutdown.cancelled().await;
         let drained = tokio::time::timeout(grace, async {

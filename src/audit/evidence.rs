@@ -294,8 +294,7 @@ pub struct Broken {
 /// Walks the whole chain; `Ok(n)` is the number of intact records.
 pub fn verify(rows: &[EvidenceRow]) -> Result<usize, Broken> {
     let mut prev = GENESIS.to_owned();
-    let mut expected_seq = 1;
-    for row in rows {
+    for (expected_seq, row) in (1_i64..).zip(rows.iter()) {
         let broken = |reason: &str| Broken {
             seq: row.seq,
             reason: reason.to_owned(),
@@ -322,7 +321,6 @@ pub fn verify(rows: &[EvidenceRow]) -> Result<usize, Broken> {
             return Err(broken("a column differs from the hashed record (edited)"));
         }
         prev = row.hash.clone();
-        expected_seq += 1;
     }
     Ok(rows.len())
 }

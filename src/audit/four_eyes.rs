@@ -157,7 +157,7 @@ mod tests {
             person("carl gauss", "cg@example.com"),
             person("X", "ada@example.com"),
         ];
-        let state = evaluate(&ada, &commits, &[carl.clone()]);
+        let state = evaluate(&ada, &commits, std::slice::from_ref(&carl));
         assert!(!state.satisfied);
         assert_eq!(state.conflicted, [(carl.clone(), Conflict::Committer)]);
         let state = evaluate(&ada, &commits, &[carl, bob.clone()]);

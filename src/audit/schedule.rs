@@ -1,5 +1,5 @@
 //! The scheduled compliance check: every `compliance.interval` (daily by default) it
-//! builds the report of the period just past and posts its deviations to
+//! builds the report of the time since the last delivered check and posts its deviations to
 //! `compliance.webhook_url`. The job reschedules itself; [`seed`] queues its first run at
 //! start when a webhook is configured (a restart does not postpone a due check).
 
@@ -36,19 +36,25 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
         services.store.complete(job).await?;
         return Ok(Outcome::Done);
     };
-    let since = humantime::format_duration(Duration::from_secs(period.as_secs().max(1)));
-    let report = report::build(
-        &services.store,
-        period.as_millis() as i64,
-        &since.to_string(),
-    )
-    .await?;
+    // Each check covers the time since the last one delivered, so that no merge falls
+    // between two checks however late one runs.
+    let now = now_ms();
+    let store = &services.store;
+    let since = store
+        .last_compliance_check()
+        .await?
+        .unwrap_or(now - period.as_millis() as i64);
+    let window = (now - since).max(1);
+    let label = humantime::format_duration(Duration::from_secs((window as u64 / 1000).max(1)));
+    let report = report::build(store, window, &label.to_string()).await?;
     match post(url.expose(), &formats::webhook_message(&report)).await {
-        Ok(()) => tracing::info!(
-            deviations = report.deviation_count,
-            merges = report.merges.len(),
-            "compliance check posted"
-        ),
+        Ok(()) => {
+            let (merges, deviations) = (report.merges.len(), report.deviation_count);
+            store
+                .record_compliance_check(now, since, merges as i64, deviations as i64)
+                .await?;
+            tracing::info!(deviations, merges, "compliance check posted");
+        }
         Err(error) if job.attempts < MAX_ATTEMPTS => return Err(error.into()),
         Err(error) => {
             tracing::error!(%error, "compliance check could not be posted; next period will try");

@@ -77,6 +77,9 @@ pub struct ServerConfig {
     /// request in is cut off after it.
     #[serde(with = "duration")]
     pub request_timeout: Duration,
+    /// A client must send its whole request head within this.
+    #[serde(with = "duration")]
+    pub header_timeout: Duration,
     /// Requests served at once; further ones wait for a slot.
     pub max_concurrent_requests: usize,
     /// How long shutdown waits for in-flight requests and jobs.
@@ -90,6 +93,7 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8080".parse().expect("valid literal"),
             admin_token: None,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1024,
             shutdown_timeout: Duration::from_secs(10),
         }

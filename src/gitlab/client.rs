@@ -98,3 +98,52 @@ impl GitLabClient {
         Err(CallError::from_status("GitLab", code, retry_after, &text))
     }
 }
+
+#[derive(serde::Deserialize)]
+struct StatusEntity {
+    status: String,
+    name: String,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+impl GitLabClient {
+    /// The state of the newest status named `name` on `sha` and `git_ref`
+    /// (`GET /projects/:id/repository/commits/:sha/statuses`), if any.
+    pub async fn current_status(
+        &self,
+        project_id: i64,
+        sha: &str,
+        name: &str,
+        git_ref: &str,
+    ) -> Result<Option<String>, CallError> {
+        let id = project_id.to_string();
+        let mut url = self.endpoint(&["projects", &id, "repository", "commits", sha, "statuses"]);
+        url.query_pairs_mut()
+            .append_pair("name", name)
+            .append_pair("ref", git_ref)
+            .append_pair("per_page", "20");
+        let response = self
+            .http
+            .get(url)
+            .header("PRIVATE-TOKEN", self.token.expose())
+            .send()
+            .await
+            .map_err(|e| CallError::from_reqwest("GitLab", e))?;
+        let code = response.status();
+        let retry_after = outbound::retry_after(&response);
+        let body = outbound::read_body("GitLab", response).await?;
+        if !code.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(CallError::from_status("GitLab", code, retry_after, &text));
+        }
+        let statuses: Vec<StatusEntity> = serde_json::from_slice(&body).map_err(|e| {
+            CallError::Transient(format!("GitLab statuses: unexpected JSON: {e}"), None)
+        })?;
+        // GitLab lists the newest first.
+        Ok(statuses
+            .into_iter()
+            .find(|s| s.name == name && s.git_ref.as_deref().is_none_or(|r| r == git_ref))
+            .map(|s| s.status))
+    }
+}

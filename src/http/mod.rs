@@ -9,6 +9,7 @@ mod gitlab_hook;
 mod health;
 mod jenkins_hook;
 mod sast_hook;
+pub mod serve;
 mod sonarqube_hook;
 
 use std::{collections::HashMap, sync::Arc};

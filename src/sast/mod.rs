@@ -186,7 +186,7 @@ pub fn summarize(report: &Report, fail_at: Severity, top: usize) -> Summary {
             cwe,
         });
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 
     let mut by_severity = BTreeMap::new();
     for severity in Severity::REPORTED {

@@ -24,7 +24,7 @@ fn a_signature_over_the_raw_body_verifies_and_any_change_fails() {
     assert!(!verify(
         &secrets,
         PR.as_bytes(),
-        signature.to_uppercase()[..10].as_bytes()
+        &signature.to_uppercase().as_bytes()[..10]
     ));
 }
 

@@ -346,6 +346,35 @@ impl Store {
         rows.iter().map(evidence_from_row).collect()
     }
 
+    /// When the last delivered compliance check ran.
+    pub async fn last_compliance_check(&self) -> sqlx::Result<Option<i64>> {
+        let row = sqlx::query("SELECT MAX(checked_at) AS t FROM compliance_checks")
+            .fetch_one(self.pool())
+            .await?;
+        row.try_get("t")
+    }
+
+    /// Records a delivered compliance check covering `since..checked_at`.
+    pub async fn record_compliance_check(
+        &self,
+        checked_at: i64,
+        since: i64,
+        merges: i64,
+        deviations: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO compliance_checks (checked_at, since, merges, deviations) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (checked_at) DO NOTHING",
+        )
+        .bind(checked_at)
+        .bind(since)
+        .bind(merges)
+        .bind(deviations)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// True when a merge was recorded with `sha` as its merge commit or head.
     pub async fn merge_explains(&self, project_path: &str, sha: &str) -> sqlx::Result<bool> {
         let pattern = format!("%\"head_sha\":\"{sha}\"%");

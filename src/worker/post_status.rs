@@ -32,6 +32,18 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
             target_url: url,
             description,
         };
+        // A final state is the one post GitLab does not refuse when repeated (it would make a
+        // second job). After a failed or interrupted attempt the first may have arrived.
+        if rank == 3 && job.attempts > 1 {
+            let gitlab = &services.gitlab;
+            let current = gitlab
+                .current_status(key.project_id, &key.sha, &key.name, &row.git_ref)
+                .await?;
+            if current.as_deref() == Some(state) {
+                store.mark_posted(&key, &row.build_id, rank, None).await?;
+                continue;
+            }
+        }
         let started = std::time::Instant::now();
         let answer = services
             .gitlab

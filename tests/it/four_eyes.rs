@@ -82,8 +82,7 @@ pub async fn status_becomes(app: &TestApp, sha: &str, name: &str, state: &str) -
             .gitlab
             .statuses(PROJECT_ID, sha)
             .into_iter()
-            .filter(|s| s.name == name)
-            .next_back()?;
+            .rfind(|s| s.name == name)?;
         (last.state == state).then_some(last)
     })
     .await

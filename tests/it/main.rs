@@ -3,9 +3,12 @@
 
 mod build_flow;
 mod conformance;
+mod conformance_quality;
+mod evidence;
 mod four_eyes;
 mod jenkins_variants;
 mod payloads;
+mod robustness;
 mod sast;
 mod sonarqube;
 mod support;

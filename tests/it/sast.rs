@@ -20,7 +20,12 @@ pub async fn first_build_id(app: &TestApp) -> String {
     .await
 }
 
-pub async fn post_sast(app: &TestApp, build_id: &str, body: &str, token: &str) -> reqwest::Response {
+pub async fn post_sast(
+    app: &TestApp,
+    build_id: &str,
+    body: &str,
+    token: &str,
+) -> reqwest::Response {
     app.http
         .post(format!("{}/hooks/jenkins/sast", app.url))
         .query(&[("build_id", build_id)])
@@ -75,7 +80,11 @@ async fn a_report_with_a_high_finding_fails_the_sast_status_and_is_kept() {
     );
     let kept = app
         .store
-        .latest_quality(PROJECT_ID as i64, SHA_A, ci_bridge::store::QualitySource::Sast)
+        .latest_quality(
+            PROJECT_ID as i64,
+            SHA_A,
+            ci_bridge::store::QualitySource::Sast,
+        )
         .await
         .unwrap()
         .expect("the report is kept");
@@ -93,8 +102,19 @@ async fn a_report_below_the_threshold_passes() {
     let push = payloads::push(PROJECT, "main", SHA_B, SHA_A);
     app.post_gitlab("Push Hook", &push, &[]).await;
     let build_id = first_build_id(&app).await;
-    let body = report(vec![finding("sqli", "High", "SQL injection", "src/db.rs", 42)]);
-    assert_eq!(post_sast(&app, &build_id, &body, CALLBACK_TOKEN).await.status(), 202);
+    let body = report(vec![finding(
+        "sqli",
+        "High",
+        "SQL injection",
+        "src/db.rs",
+        42,
+    )]);
+    assert_eq!(
+        post_sast(&app, &build_id, &body, CALLBACK_TOKEN)
+            .await
+            .status(),
+        202
+    );
     let status = status_becomes(&app, SHA_A, "sast", "success").await;
     assert_eq!(status.description.as_deref(), Some("passed — 1 High"));
     assert_eq!(status.ref_, "main");
@@ -107,7 +127,10 @@ async fn a_report_needs_the_callback_token_a_known_build_and_a_sast_body() {
     app.post_gitlab("Push Hook", &push, &[]).await;
     let build_id = first_build_id(&app).await;
     let body = report(vec![]);
-    assert_eq!(post_sast(&app, &build_id, &body, "wrong").await.status(), 401);
+    assert_eq!(
+        post_sast(&app, &build_id, &body, "wrong").await.status(),
+        401
+    );
     let unknown = post_sast(&app, "no-such-build", &body, CALLBACK_TOKEN).await;
     assert_eq!(unknown.status(), 404);
     let not_sast = post_sast(&app, &build_id, r#"{"version":"1.0"}"#, CALLBACK_TOKEN).await;

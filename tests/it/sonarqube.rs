@@ -69,7 +69,11 @@ async fn a_failing_gate_on_a_merge_request_posts_a_failed_status_naming_its_cond
     );
     let response = post_sonar(&app, &body, None).await;
     assert_eq!(response.status(), 202);
-    assert_eq!(post_sonar(&app, &body, None).await.status(), 200, "duplicate");
+    assert_eq!(
+        post_sonar(&app, &body, None).await.status(),
+        200,
+        "duplicate"
+    );
 
     let status = status_becomes(&app, SHA_A, "sonarqube", "failed").await;
     let description = status.description.unwrap_or_default();
@@ -95,7 +99,10 @@ async fn a_wrong_or_missing_signature_is_refused_and_nothing_is_posted() {
     assert_eq!(post_sonar(&app, &body, Some("")).await.status(), 401);
     let tampered = body.replace("collector", "collectoR");
     let signed = ci_bridge::sonarqube::sign(SONAR_SECRET, body.as_bytes());
-    assert_eq!(post_sonar(&app, &tampered, Some(&signed)).await.status(), 401);
+    assert_eq!(
+        post_sonar(&app, &tampered, Some(&signed)).await.status(),
+        401
+    );
     assert!(app.gitlab.status_posts().is_empty());
 }
 
@@ -129,11 +136,19 @@ async fn without_a_revision_the_latest_build_of_the_branch_is_used_and_said() {
     app.post_gitlab("Push Hook", &push, &[]).await;
     status_becomes(&app, SHA_A, "jenkins", "success").await;
 
-    let body = analysis(None, None, "OK", json!([condition("security_rating", "1", "OK")]));
+    let body = analysis(
+        None,
+        None,
+        "OK",
+        json!([condition("security_rating", "1", "OK")]),
+    );
     assert_eq!(post_sonar(&app, &body, None).await.status(), 202);
     let status = status_becomes(&app, SHA_A, "sonarqube", "success").await;
     let description = status.description.unwrap_or_default();
-    assert!(description.contains("no revision in the analysis"), "{description}");
+    assert!(
+        description.contains("no revision in the analysis"),
+        "{description}"
+    );
     assert_eq!(status.ref_, "main");
     assert_eq!(states(&app, SHA_A, "sonarqube"), ["success"]);
 }

@@ -48,6 +48,8 @@ pub struct Options {
     /// Project sections; by default one project, `PROJECT` → `JOB`, with the webhook token.
     pub projects: Option<String>,
     pub database_url: Option<String>,
+    /// Extra keys of the `[server]` table.
+    pub server_config: String,
 }
 
 pub struct TestApp {
@@ -93,6 +95,7 @@ impl TestApp {
 listen = "127.0.0.1:0"
 admin_token = "{ADMIN_TOKEN}"
 shutdown_timeout = "2s"
+{server_config}
 
 [database]
 url = "{database_url}"
@@ -126,6 +129,7 @@ concurrency = 4
             },
             api_token = options.jenkins.api_token,
             extra = options.extra_config,
+            server_config = options.server_config,
         );
         let running = launch(&config_text).await;
         Self {

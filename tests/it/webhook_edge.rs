@@ -284,3 +284,54 @@ async fn with_a_signing_token_only_valid_fresh_signatures_are_accepted() {
     );
     assert_eq!(app.event_count().await, 1);
 }
+
+#[tokio::test]
+async fn clients_that_trickle_their_request_in_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let options = Options {
+        server_config: "header_timeout = \"300ms\"\nrequest_timeout = \"500ms\"".into(),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(options).await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+
+    // Headers that never finish: the connection is closed.
+    let mut slow_head = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow_head
+        .write_all(b"POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow_head.read_to_end(&mut buffer),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server closed the connection of a client that never finished its head"
+    );
+
+    // A body that never finishes: 408.
+    let mut slow_body = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Gitlab-Token: {}\r\nX-Gitlab-Event: Push Hook\r\nContent-Length: 1000\r\n\r\n{{",
+        crate::support::WEBHOOK_TOKEN
+    );
+    slow_body.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow_body.read(&mut answer),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    assert_eq!(app.event_count().await, 0);
+}

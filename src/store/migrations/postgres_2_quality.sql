@@ -78,3 +78,11 @@ CREATE TABLE evidence (
 );
 CREATE INDEX evidence_time ON evidence (merged_at);
 
+
+-- Deviation checks delivered to the compliance webhook: each covers since the last one.
+CREATE TABLE compliance_checks (
+    checked_at  BIGINT PRIMARY KEY,
+    since       BIGINT NOT NULL,
+    merges      BIGINT NOT NULL,
+    deviations  BIGINT NOT NULL
+);

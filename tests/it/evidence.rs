@@ -1,0 +1,197 @@
+//! Evidence of merges, hash-chained; the compliance report with its deviations; the
+//! scheduled check that posts them; and `ci-bridge audit verify` on an edited row.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::{
+    four_eyes::{ada, bob, mr_event, open_mr, quality_app, status_becomes, IID},
+    payloads::{self, PROJECT_ID, SHA_A, SHA_B, SHA_C},
+    support::{eventually, TestApp, PROJECT, WAIT},
+};
+
+/// Merges !5 (opened at SHA_A) after the given approvals, and waits for its evidence.
+async fn merge_after(app: &TestApp, approvers: Vec<ci_bridge_fakes::gitlab::User>) {
+    open_mr(app, SHA_A).await;
+    status_becomes(app, SHA_A, "jenkins", "success").await;
+    app.gitlab.set_approvals(PROJECT_ID, IID, approvers.clone());
+    for user in &approvers {
+        let body = mr_event("approval", SHA_A, user);
+        app.post_gitlab("Merge Request Hook", &body, &[]).await;
+    }
+    let merge = mr_event("merge", SHA_A, &bob());
+    assert_eq!(
+        app.post_gitlab("Merge Request Hook", &merge, &[])
+            .await
+            .status(),
+        202
+    );
+    eventually("the evidence record", WAIT, || async {
+        let rows = app.store.evidence(None).await.ok()?;
+        (!rows.is_empty()).then_some(())
+    })
+    .await;
+}
+
+async fn report(app: &TestApp, format: &str) -> String {
+    let response = app
+        .admin_get(&format!(
+            "/api/v1/compliance/report?since=7d&format={format}"
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_merge_approved_only_by_its_author_is_a_deviation_in_the_report() {
+    let app = quality_app("", "").await;
+    merge_after(&app, vec![ada()]).await;
+
+    let json: Value = serde_json::from_str(&report(&app, "json").await).unwrap();
+    let merge = &json["merges"][0];
+    assert_eq!(merge["evidence"]["author"]["username"], "ada");
+    assert_eq!(merge["evidence"]["merged_by"]["username"], "bob");
+    assert_eq!(merge["evidence"]["merge_commit_sha"], SHA_C);
+    assert_eq!(merge["evidence"]["head_sha"], SHA_A);
+    assert_eq!(merge["evidence"]["pipeline"]["result"], "SUCCESS");
+    assert_eq!(
+        merge["evidence"]["commit_authors"][0]["email"],
+        "ada@example.com"
+    );
+    let codes: Vec<&str> = merge["deviations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"approved_by_merge_request_author"),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&"approved_by_insufficient_users"),
+        "{codes:?}"
+    );
+    assert!(codes.contains(&"sast_missing"), "{codes:?}");
+    assert!(!codes.contains(&"pipeline_failed"), "{codes:?}");
+
+    let markdown = report(&app, "markdown").await;
+    assert!(markdown.contains("**Approved by author**"), "{markdown}");
+    assert!(
+        markdown.contains("| Log in with SSO | @ada | @ada | @bob | SUCCESS |"),
+        "{markdown}"
+    );
+    let csv = report(&app, "csv").await;
+    assert!(csv.lines().nth(1).unwrap().starts_with("merge,"), "{csv}");
+}
+
+#[tokio::test]
+async fn a_push_to_main_that_no_merge_explains_is_a_deviation() {
+    let app = quality_app("", "").await;
+    merge_after(&app, vec![bob()]).await;
+    let merged = payloads::push(PROJECT, "main", SHA_B, SHA_C);
+    app.post_gitlab("Push Hook", &merged, &[]).await;
+    let direct = payloads::push(PROJECT, "main", SHA_C, SHA_B);
+    app.post_gitlab("Push Hook", &direct, &[]).await;
+
+    let json = eventually("both pushes recorded", WAIT, || async {
+        let text = report(&app, "json").await;
+        let json: Value = serde_json::from_str(&text).unwrap();
+        let jobs_done = app.store.guarded_pushes_since(0).await.ok()?.len() == 2;
+        jobs_done.then_some(json)
+    })
+    .await;
+    let pushes = json["unexplained_pushes"].as_array().unwrap();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0]["sha"], SHA_B);
+    assert_eq!(pushes[0]["code"], "push_without_merge_request");
+}
+
+fn database_url(app: &TestApp) -> String {
+    let line = app
+        .config_text
+        .lines()
+        .find(|l| l.starts_with("url = \"sqlite:") || l.starts_with("url = \"postgres"))
+        .expect("a database url");
+    line.trim_start_matches("url = \"")
+        .trim_end_matches('"')
+        .to_owned()
+}
+
+#[tokio::test]
+async fn editing_one_evidence_row_makes_audit_verify_fail_at_that_row() {
+    let app = quality_app("", "").await;
+    merge_after(&app, vec![bob()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ci-bridge.toml");
+    std::fs::write(&config, &app.config_text).unwrap();
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ci-bridge"))
+            .args(["audit", "verify", "--config"])
+            .arg(&config)
+            .output()
+            .expect("the binary runs")
+    };
+    let intact = verify();
+    assert!(intact.status.success(), "{intact:?}");
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("intact: 1 record"));
+
+    let pool = sqlx::AnyPool::connect(&database_url(&app)).await.unwrap();
+    sqlx::query(
+        "UPDATE evidence SET record = REPLACE(record, 'Log in with SSO', 'Log in') WHERE seq = 1",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let broken = verify();
+    assert!(!broken.status.success());
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("broken at record 1"), "{stderr}");
+    let api: Value = app
+        .admin_get("/api/v1/compliance/verify")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["intact"], false);
+    assert_eq!(api["broken_at"], 1);
+}
+
+#[tokio::test]
+async fn the_scheduled_check_posts_the_deviations_to_the_configured_webhook() {
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let extra =
+        format!("[compliance]\ninterval = \"300ms\"\nwebhook_url = \"http://{address}/hook\"\n");
+    let app = quality_app("", &extra).await;
+    merge_after(&app, vec![ada()]).await;
+    let message = eventually("a check naming the deviation", WAIT, || async {
+        let all = received.lock().unwrap().clone();
+        all.into_iter().find(|m| {
+            m["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Approved by author")
+        })
+    })
+    .await;
+    assert!(message["deviations"]
+        .as_array()
+        .is_some_and(|d| !d.is_empty()));
+}
