@@ -50,7 +50,12 @@ pub async fn commit_people(
     iid: i64,
     recorded: Option<&str>,
 ) -> Result<(Vec<CommitPerson>, bool), JobError> {
+    let started = std::time::Instant::now();
     let answer = services.gitlab.merge_request_commits(project_id, iid).await;
+    let elapsed = started.elapsed();
+    services
+        .metrics
+        .outbound("gitlab", "mr_commits", answer.is_ok(), elapsed);
     if let Some(commits) = lookup("merge request commits", answer)? {
         let mut people: Vec<CommitPerson> = Vec::new();
         for commit in commits {
@@ -89,7 +94,12 @@ pub async fn sync_approvals(
     project_id: i64,
     iid: i64,
 ) -> Result<bool, JobError> {
+    let started = std::time::Instant::now();
     let answer = services.gitlab.approved_by(project_id, iid).await;
+    let elapsed = started.elapsed();
+    services
+        .metrics
+        .outbound("gitlab", "mr_approvals", answer.is_ok(), elapsed);
     let Some(users) = lookup("merge request approvals", answer)? else {
         return Ok(false);
     };
@@ -135,12 +145,7 @@ pub async fn record_merge(
     value: &Value,
 ) -> Result<(), JobError> {
     let store = &services.store;
-    if store
-        .evidence(None)
-        .await?
-        .iter()
-        .any(|e| e.event_id == event_id)
-    {
+    if store.evidence_exists(event_id).await? {
         return Ok(());
     }
     let attrs = &value["object_attributes"];
@@ -264,7 +269,7 @@ async fn append(
     record: &Value,
 ) -> sqlx::Result<()> {
     let text = serde_json::to_string(record).unwrap_or_default();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     let (seq, prev_hash) = match chain_head(&mut tx).await? {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_owned()),

@@ -27,10 +27,16 @@ use crate::{
     worker::{JobError, Outcome, Services},
 };
 
+/// The `audit` job's payload: the project whose planned events it walks (or, from
+/// before the cursors, one event).
 #[derive(serde::Deserialize)]
 struct Payload {
-    event_id: String,
+    project: Option<String>,
+    event_id: Option<String>,
 }
+
+/// Events audited in one run at the most; a full batch runs again at once.
+const EVENTS_PER_RUN: i64 = 64;
 
 /// The job that keeps a merge request's MrCheck job unique.
 pub fn mr_check_job(project_id: i64, iid: i64) -> NewJob {
@@ -44,16 +50,33 @@ pub fn mr_note_job(project_id: i64, iid: i64) -> NewJob {
     NewJob::now(JobKind::MrNote, payload).unique(format!("mr-note:{project_id}:{iid}"))
 }
 
-/// Processes one event for the audit trail.
+/// Feeds a project's planned events to the audit trail, oldest first.
 pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobError> {
     let payload: Payload = serde_json::from_str(&job.payload)
         .map_err(|e| JobError::Invalid(format!("audit payload: {e}")))?;
     let store = &services.store;
-    let Some((kind, body)) = store.event_body(&payload.event_id).await? else {
-        return Err(JobError::Invalid(format!(
-            "event {} is not stored",
-            payload.event_id
-        )));
+    if let Some(event_id) = &payload.event_id {
+        audit_event(services, event_id).await?;
+        store.complete(job).await?;
+        return Ok(Outcome::Done);
+    }
+    let project = payload.project.unwrap_or_default();
+    let events = store.unaudited_events(&project, EVENTS_PER_RUN).await?;
+    for event_id in &events {
+        audit_event(services, event_id).await?;
+        store.mark_audited(event_id).await?;
+    }
+    if events.len() as i64 == EVENTS_PER_RUN {
+        return Ok(Outcome::Again(now_ms()));
+    }
+    store.complete(job).await?;
+    Ok(Outcome::Done)
+}
+
+/// Records what one event means for the audit trail; running it twice changes nothing.
+async fn audit_event(services: &Services, event_id: &str) -> Result<(), JobError> {
+    let Some((kind, body)) = services.store.event_body(event_id).await? else {
+        return Err(JobError::Invalid(format!("event {event_id} is not stored")));
     };
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let path = value["project"]["path_with_namespace"]
@@ -61,13 +84,12 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
         .unwrap_or("");
     if let Some(project) = services.config.project(path) {
         match kind.as_str() {
-            "merge_request" => merge_request(services, project, &payload.event_id, &value).await?,
-            "push" => push(services, project, &payload.event_id, &value).await?,
+            "merge_request" => merge_request(services, project, event_id, &value).await?,
+            "push" => push(services, project, event_id, &value).await?,
             _ => {}
         }
     }
-    store.complete(job).await?;
-    Ok(Outcome::Done)
+    Ok(())
 }
 
 fn user_of(value: &Value) -> Option<UserRef> {

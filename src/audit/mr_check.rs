@@ -49,7 +49,7 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
     let approvers = evidence::active_approvers(store, mr.project_id, mr.iid).await?;
     let state = four_eyes::evaluate(&author, &people, &approvers);
 
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     if let (true, Some(sha)) = (open && project.quality.merge_request_checks, &mr.head_sha) {
         let key = StatusKey {
             project_id: mr.source_project_id,

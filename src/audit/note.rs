@@ -260,7 +260,13 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
     });
     let hash = hex::encode(Sha256::digest(body.as_bytes()));
     if mr.note_hash.as_deref() != Some(hash.as_str()) || mr.note_id.is_none() {
-        let note_id = upsert(services, &mr, &body).await?;
+        let started = std::time::Instant::now();
+        let posted = upsert(services, &mr, &body).await;
+        let elapsed = started.elapsed();
+        services
+            .metrics
+            .outbound("gitlab", "note", posted.is_ok(), elapsed);
+        let note_id = posted?;
         store
             .set_note(mr.project_id, mr.iid, note_id, &hash)
             .await?;

@@ -42,7 +42,7 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
         other => Err(format!("unknown source {other}")),
     };
 
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     match &resolved {
         Ok(res) => {
             resolve_in(&mut tx, &row.id, Some(res), "").await?;

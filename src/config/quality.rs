@@ -252,3 +252,65 @@ impl super::Config {
             .find(|p| p.quality.sonarqube_project.iter().any(|k| k == key))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Severity};
+
+    const BASE: &str = r#"
+[gitlab]
+url = "https://gitlab.example.com"
+token = "glpat-secret-value"
+webhook_token = "hook-secret-value"
+
+[jenkins]
+url = "https://jenkins.example.com"
+user = "ci-bridge"
+api_token = "jenkins-secret-value"
+callback_token = "callback-secret-value"
+
+[sonarqube]
+webhook_secret = "sonar-secret-value-0123"
+
+[compliance]
+interval = "weekly"
+webhook_url = "https://chat.example.com/hooks/token-in-url"
+
+[[projects]]
+gitlab = "analytics/collector"
+job = "analytics/collector-ci"
+[projects.quality]
+merge_request_checks = true
+sonarqube_project = ["collector"]
+sast_fail_at = "medium"
+required_ratings = { new_security_rating = "A" }
+"#;
+
+    #[test]
+    fn the_quality_tables_parse_and_their_secrets_never_print() {
+        let config = Config::parse(BASE).unwrap();
+        let quality = &config.projects[0].quality;
+        assert!(quality.merge_request_checks);
+        assert_eq!(quality.sast_fail_at, Severity::Medium);
+        assert_eq!(quality.four_eyes_status, "four-eyes");
+        assert_eq!(quality.required_approvals, 2);
+        assert_eq!(config.compliance.period().as_secs(), 7 * 24 * 3600);
+        assert!(config.project_for_sonarqube("collector").is_some());
+        let shown = config.to_masked_toml();
+        assert!(!shown.contains("sonar-secret-value"), "{shown}");
+        assert!(!shown.contains("token-in-url"), "{shown}");
+    }
+
+    #[test]
+    fn a_wrong_quality_key_is_named() {
+        let bad = BASE.replace("= \"A\" }", "= \"F\" }");
+        let error = Config::parse(&bad).unwrap_err().to_string();
+        assert!(
+            error.contains("projects[0].quality.required_ratings.new_security_rating"),
+            "{error}"
+        );
+        let bad = BASE.replace("\"weekly\"", "\"fortnightly\"");
+        let error = Config::parse(&bad).unwrap_err().to_string();
+        assert!(error.contains("compliance.interval"), "{error}");
+    }
+}

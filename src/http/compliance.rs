@@ -54,9 +54,15 @@ pub async fn verify(
 pub async fn refresh(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Path((project_id, iid)): Path<(i64, i64)>,
+    Path((project_id, iid)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     authorize(&app, &headers)?;
+    let number = |text: &str, name: &str| {
+        text.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("invalid_parameter", format!("{name} must be an integer"))
+        })
+    };
+    let (project_id, iid) = (number(&project_id, "project_id")?, number(&iid, "iid")?);
     if app.store.merge_request(project_id, iid).await?.is_none() {
         return Err(ApiError::not_found(
             "unknown_merge_request",

@@ -18,7 +18,7 @@ use crate::{
         events::{routing, EventKind, GitLabEvent, PayloadError},
         verify::Presented,
     },
-    store::{now_ms, Ingested, JobKind, NewEvent, NewJob},
+    store::{now_ms, plan_job, Ingested, NewEvent},
 };
 
 /// A recorded delivery: new, or the same as one recorded before.
@@ -120,11 +120,7 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recor
         }
     };
     let id = uuid::Uuid::now_v7().to_string();
-    let job = NewJob::now(
-        JobKind::ProcessEvent,
-        serde_json::json!({ "event_id": id }).to_string(),
-    )
-    .ordered(format!("project:{}", project.gitlab));
+    let job = plan_job(&project.gitlab);
     let event = NewEvent {
         id,
         source: "gitlab",

@@ -1,7 +1,7 @@
-//! The audit trail's tables: merge requests as last seen, their approvals (given and
-//! withdrawn), pushes to guarded branches, and the append-only evidence chain.
+//! The audit trail's tables: merge requests as last seen and their approvals, given and
+//! withdrawn (the evidence chain is in `evidence.rs`).
 
-use sqlx::{any::AnyRow, Any, Row, Transaction};
+use sqlx::{any::AnyRow, Row};
 
 use super::{now_ms, Store};
 
@@ -65,33 +65,6 @@ pub struct UserRef {
     pub id: i64,
     pub username: Option<String>,
     pub name: Option<String>,
-}
-
-/// A push to a branch that only merges should change.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct GuardedPush {
-    pub event_id: String,
-    pub project_id: i64,
-    pub project_path: String,
-    pub branch: String,
-    pub before_sha: String,
-    pub after_sha: String,
-    pub username: Option<String>,
-    pub pushed_at: i64,
-}
-
-/// One stored evidence record.
-#[derive(Debug, Clone)]
-pub struct EvidenceRow {
-    pub seq: i64,
-    pub event_id: String,
-    pub project_path: String,
-    pub mr_iid: i64,
-    pub merge_commit_sha: Option<String>,
-    pub merged_at: i64,
-    pub record: String,
-    pub prev_hash: String,
-    pub hash: String,
 }
 
 impl Store {
@@ -293,149 +266,4 @@ impl Store {
             })
             .collect()
     }
-
-    pub async fn record_guarded_push(&self, push: &GuardedPush) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO guarded_pushes (event_id, project_id, project_path, branch, before_sha, \
-             after_sha, username, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(push.event_id.as_str())
-        .bind(push.project_id)
-        .bind(push.project_path.as_str())
-        .bind(push.branch.as_str())
-        .bind(push.before_sha.as_str())
-        .bind(push.after_sha.as_str())
-        .bind(push.username.as_deref())
-        .bind(push.pushed_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn guarded_pushes_since(&self, since: i64) -> sqlx::Result<Vec<GuardedPush>> {
-        let rows =
-            sqlx::query("SELECT * FROM guarded_pushes WHERE pushed_at >= $1 ORDER BY pushed_at")
-                .bind(since)
-                .fetch_all(self.pool())
-                .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(GuardedPush {
-                    event_id: row.try_get("event_id")?,
-                    project_id: row.try_get("project_id")?,
-                    project_path: row.try_get("project_path")?,
-                    branch: row.try_get("branch")?,
-                    before_sha: row.try_get("before_sha")?,
-                    after_sha: row.try_get("after_sha")?,
-                    username: row.try_get("username")?,
-                    pushed_at: row.try_get("pushed_at")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Evidence records, oldest first; `since` filters on the merge time.
-    pub async fn evidence(&self, since: Option<i64>) -> sqlx::Result<Vec<EvidenceRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM evidence WHERE ($1 IS NULL OR merged_at >= $1) ORDER BY seq",
-        )
-        .bind(since)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(evidence_from_row).collect()
-    }
-
-    /// When the last delivered compliance check ran.
-    pub async fn last_compliance_check(&self) -> sqlx::Result<Option<i64>> {
-        let row = sqlx::query("SELECT MAX(checked_at) AS t FROM compliance_checks")
-            .fetch_one(self.pool())
-            .await?;
-        row.try_get("t")
-    }
-
-    /// Records a delivered compliance check covering `since..checked_at`.
-    pub async fn record_compliance_check(
-        &self,
-        checked_at: i64,
-        since: i64,
-        merges: i64,
-        deviations: i64,
-    ) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO compliance_checks (checked_at, since, merges, deviations) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (checked_at) DO NOTHING",
-        )
-        .bind(checked_at)
-        .bind(since)
-        .bind(merges)
-        .bind(deviations)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// True when a merge was recorded with `sha` as its merge commit or head.
-    pub async fn merge_explains(&self, project_path: &str, sha: &str) -> sqlx::Result<bool> {
-        let pattern = format!("%\"head_sha\":\"{sha}\"%");
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM evidence WHERE project_path = $1 \
-             AND (merge_commit_sha = $2 OR record LIKE $3)",
-        )
-        .bind(project_path)
-        .bind(sha)
-        .bind(pattern)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get::<i64, _>("n")? > 0)
-    }
-}
-
-fn evidence_from_row(row: &AnyRow) -> sqlx::Result<EvidenceRow> {
-    Ok(EvidenceRow {
-        seq: row.try_get("seq")?,
-        event_id: row.try_get("event_id")?,
-        project_path: row.try_get("project_path")?,
-        mr_iid: row.try_get("mr_iid")?,
-        merge_commit_sha: row.try_get("merge_commit_sha")?,
-        merged_at: row.try_get("merged_at")?,
-        record: row.try_get("record")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
-}
-
-/// The last link of the chain, `(seq, hash)`, read inside the appending transaction.
-pub(crate) async fn chain_head(
-    tx: &mut Transaction<'_, Any>,
-) -> sqlx::Result<Option<(i64, String)>> {
-    let row = sqlx::query("SELECT seq, hash FROM evidence ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|row| Ok((row.try_get("seq")?, row.try_get("hash")?)))
-        .transpose()
-}
-
-/// Appends one record; the primary key on `seq` makes two concurrent appends conflict, and
-/// the loser retries on the new head.
-pub(crate) async fn append_evidence(
-    tx: &mut Transaction<'_, Any>,
-    row: &EvidenceRow,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO evidence (seq, event_id, project_path, mr_iid, merge_commit_sha, merged_at, \
-         record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(row.seq)
-    .bind(row.event_id.as_str())
-    .bind(row.project_path.as_str())
-    .bind(row.mr_iid)
-    .bind(row.merge_commit_sha.as_deref())
-    .bind(row.merged_at)
-    .bind(row.record.as_str())
-    .bind(row.prev_hash.as_str())
-    .bind(row.hash.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

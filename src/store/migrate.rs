@@ -11,10 +11,12 @@ use super::{now_ms, Backend, Store};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite.sql")),
     (2, include_str!("migrations/sqlite_2_quality.sql")),
+    (3, include_str!("migrations/sqlite_3_cursors.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres.sql")),
     (2, include_str!("migrations/postgres_2_quality.sql")),
+    (3, include_str!("migrations/postgres_3_cursors.sql")),
 ];
 
 /// Arbitrary constant naming ci-bridge's migration lock among PostgreSQL advisory locks.

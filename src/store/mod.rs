@@ -6,6 +6,8 @@
 
 mod audit;
 mod builds;
+mod cursors;
+mod evidence;
 mod ingest;
 mod listen;
 mod migrate;
@@ -21,8 +23,10 @@ use sqlx::{
 };
 use tokio::sync::Notify;
 
-pub use audit::{ApprovalRow, EvidenceRow, GuardedPush, MergeRequestRow, UserRef};
+pub use audit::{ApprovalRow, MergeRequestRow, UserRef};
 pub use builds::{Build, BuildState, Lineage, NewBuild};
+pub use cursors::{audit_job, plan_job, PendingEvent};
+pub use evidence::{EvidenceRow, GuardedPush};
 pub use ingest::{Ingest, Ingested, NewEvent};
 pub use quality::{BuildResult, QualityRow, QualitySource, Resolution};
 pub use queue::{ClaimedJob, DeadJob, JobKind, NewJob, QueueStats};
@@ -39,7 +43,7 @@ pub(crate) mod builds_tx {
 
 /// Audit-trail writes, for use inside a caller's transaction.
 pub(crate) mod audit_tx {
-    pub(crate) use super::audit::{append_evidence, chain_head};
+    pub(crate) use super::evidence::{append_evidence, chain_head};
     pub(crate) use super::quality::resolve_in;
 }
 
@@ -140,9 +144,10 @@ impl Store {
         self.jobs_ready.clone()
     }
 
-    /// Tells idle workers in this process to look for jobs now.
+    /// Tells an idle worker in this process to look for jobs now. A worker that finds one
+    /// wakes the next, so as many wake up as there is work, and no more.
     pub fn wake_workers(&self) {
-        self.jobs_ready.notify_waiters();
+        self.jobs_ready.notify_one();
     }
 
     /// True when the database answers a query; `/readyz` reports it.

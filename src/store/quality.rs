@@ -103,17 +103,10 @@ impl Store {
         body: &[u8],
     ) -> sqlx::Result<(String, bool)> {
         let mut tx = self.begin().await?;
-        let existing = sqlx::query("SELECT id FROM quality_results WHERE dedup_key = $1")
-            .bind(dedup_key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = existing {
-            return Ok((row.try_get("id")?, false));
-        }
         let id = uuid::Uuid::now_v7().to_string();
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO quality_results (id, source, dedup_key, project_path, build_id, body, \
-             received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
         )
         .bind(id.as_str())
         .bind(source.as_str())
@@ -123,7 +116,15 @@ impl Store {
         .bind(body.to_vec())
         .bind(now_ms())
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let row = sqlx::query("SELECT id FROM quality_results WHERE dedup_key = $1")
+                .bind(dedup_key)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok((row.try_get("id")?, false));
+        }
         let payload = serde_json::json!({ "result_id": id }).to_string();
         let job = NewJob::now(JobKind::QualityResult, payload);
         insert_jobs(&mut tx, &[&job]).await?;

@@ -3,7 +3,6 @@
 //!
 //! - A claimed job is reserved for its worker until `lease_until`; a process that dies
 //!   loses its jobs to the others once the lease runs out, so no job is lost.
-//! - Jobs sharing an `order_key` run one at a time, oldest first (events of one project).
 //! - A job with a `unique_key` is coalesced: enqueueing it again while it waits or runs
 //!   bumps its `version`, and a worker that finishes an older version runs it again.
 //! - On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`, so replicas share work without a
@@ -77,7 +76,6 @@ pub struct NewJob {
     pub kind: JobKind,
     pub payload: String,
     pub unique_key: Option<String>,
-    pub order_key: Option<String>,
     pub run_at: i64,
 }
 
@@ -87,18 +85,12 @@ impl NewJob {
             kind,
             payload: payload.into(),
             unique_key: None,
-            order_key: None,
             run_at: now_ms(),
         }
     }
 
     pub fn unique(mut self, key: impl Into<String>) -> Self {
         self.unique_key = Some(key.into());
-        self
-    }
-
-    pub fn ordered(mut self, key: impl Into<String>) -> Self {
-        self.order_key = Some(key.into());
         self
     }
 
@@ -143,8 +135,6 @@ const CLAIM_SQLITE: &str =
     "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id = (SELECT j.id FROM jobs j \
        WHERE j.dead = 0 AND j.run_at <= $3 AND (j.lease_until IS NULL OR j.lease_until < $3) \
-         AND (j.order_key IS NULL OR NOT EXISTS \
-           (SELECT 1 FROM jobs o WHERE o.order_key = j.order_key AND o.dead = 0 AND o.id < j.id)) \
        ORDER BY j.run_at, j.id LIMIT 1) \
      RETURNING id, kind, payload, attempts, version, created_at";
 
@@ -152,8 +142,6 @@ const CLAIM_POSTGRES: &str =
     "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id = (SELECT j.id FROM jobs j \
        WHERE j.dead = 0 AND j.run_at <= $3 AND (j.lease_until IS NULL OR j.lease_until < $3) \
-         AND (j.order_key IS NULL OR NOT EXISTS \
-           (SELECT 1 FROM jobs o WHERE o.order_key = j.order_key AND o.dead = 0 AND o.id < j.id)) \
        ORDER BY j.run_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED) \
      RETURNING id, kind, payload, attempts, version, created_at";
 
@@ -176,31 +164,32 @@ pub(crate) async fn insert_jobs(
     let (plain, unique): (Vec<&&NewJob>, Vec<&&NewJob>) =
         jobs.iter().partition(|job| job.unique_key.is_none());
     if !plain.is_empty() {
-        let mut sql =
-            String::from("INSERT INTO jobs (kind, order_key, payload, run_at, created_at) VALUES ");
-        push_placeholders(&mut sql, plain.len(), 5);
+        let mut sql = String::from("INSERT INTO jobs (kind, payload, run_at, created_at) VALUES ");
+        push_placeholders(&mut sql, plain.len(), 4);
         let mut insert = sqlx::query(&sql);
         for job in plain {
             insert = insert
                 .bind(job.kind.as_str())
-                .bind(job.order_key.as_deref())
                 .bind(job.payload.as_str())
                 .bind(job.run_at)
                 .bind(now);
         }
         insert.execute(&mut **tx).await?;
     }
-    for job in unique {
+    let mut seen = std::collections::HashSet::new();
+    for job in unique
+        .into_iter()
+        .filter(|job| seen.insert(job.unique_key.as_deref()))
+    {
         sqlx::query(
-            "INSERT INTO jobs (kind, unique_key, order_key, payload, run_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO jobs (kind, unique_key, payload, run_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (unique_key) DO UPDATE SET version = jobs.version + 1, \
                run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
                dead = 0, attempts = CASE WHEN jobs.dead = 1 THEN 0 ELSE jobs.attempts END",
         )
         .bind(job.kind.as_str())
         .bind(job.unique_key.as_deref())
-        .bind(job.order_key.as_deref())
         .bind(job.payload.as_str())
         .bind(job.run_at)
         .bind(now)
@@ -235,6 +224,18 @@ impl Store {
     /// Reserves the next ready job for `owner` until `now + lease_ms`.
     pub async fn claim(&self, owner: &str, lease_ms: i64) -> sqlx::Result<Option<ClaimedJob>> {
         let now = now_ms();
+        // A read first: when nothing is ready (the common case for an idle worker) no
+        // write is attempted, which on SQLite would contend with the event writer.
+        let ready = sqlx::query(
+            "SELECT id FROM jobs WHERE dead = 0 AND run_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        if ready.is_none() {
+            return Ok(None);
+        }
         let sql = match self.backend() {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
@@ -248,17 +249,16 @@ impl Store {
         row.map(|row| claimed_from_row(&row)).transpose()
     }
 
-    /// Milliseconds until the next waiting job is due (for an idle worker's sleep).
+    /// Milliseconds until the next job no worker holds is due (for an idle worker's
+    /// sleep). Leases that run out are noticed by the idle poll.
     pub async fn next_due_in(&self) -> sqlx::Result<Option<i64>> {
-        let now = now_ms();
         let row = sqlx::query(
-            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > run_at \
-             THEN lease_until ELSE run_at END) AS due FROM jobs WHERE dead = 0",
+            "SELECT MIN(run_at) AS due FROM jobs WHERE dead = 0 AND lease_until IS NULL",
         )
         .fetch_one(self.pool())
         .await?;
         let due: Option<i64> = row.try_get("due")?;
-        Ok(due.map(|due| (due - now).max(0)))
+        Ok(due.map(|due| (due - now_ms()).max(0)))
     }
 
     /// Finishes a job inside the caller's transaction. When the job was enqueued again
@@ -380,19 +380,16 @@ impl Store {
             .rows_affected();
         }
         if revived == 0 {
-            let payload = serde_json::json!({ "event_id": event_id }).to_string();
             let project = self
                 .event(event_id)
                 .await?
                 .and_then(|e| e.project)
                 .unwrap_or_default();
-            let job =
-                NewJob::now(JobKind::ProcessEvent, payload).ordered(format!("project:{project}"));
-            insert_jobs(&mut tx, &[&job]).await?;
             sqlx::query("UPDATE events SET processed_at = NULL WHERE id = $1")
                 .bind(event_id)
                 .execute(&mut *tx)
                 .await?;
+            insert_jobs(&mut tx, &[&super::plan_job(&project)]).await?;
         }
         tx.commit().await?;
         self.wake_workers();

@@ -112,6 +112,8 @@ async fn run_worker(services: Arc<Services>, shutdown: CancellationToken, owner:
         notified.as_mut().enable();
         match services.store.claim(&owner, lease_ms).await {
             Ok(Some(job)) => {
+                // There may be more: let another worker look while this one works.
+                ready.notify_one();
                 run_job(&services, job).await;
                 continue;
             }

@@ -96,13 +96,12 @@ async fn a_push_to_main_that_no_merge_explains_is_a_deviation() {
     let direct = payloads::push(PROJECT, "main", SHA_C, SHA_B);
     app.post_gitlab("Push Hook", &direct, &[]).await;
 
-    let json = eventually("both pushes recorded", WAIT, || async {
-        let text = report(&app, "json").await;
-        let json: Value = serde_json::from_str(&text).unwrap();
-        let jobs_done = app.store.guarded_pushes_since(0).await.ok()?.len() == 2;
-        jobs_done.then_some(json)
+    eventually("both pushes recorded", WAIT, || async {
+        let pushes = app.store.guarded_pushes_since(0).await.ok()?;
+        (pushes.len() == 2).then_some(())
     })
     .await;
+    let json: Value = serde_json::from_str(&report(&app, "json").await).unwrap();
     let pushes = json["unexplained_pushes"].as_array().unwrap();
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(pushes[0]["sha"], SHA_B);

@@ -16,7 +16,6 @@ CREATE TABLE jobs (
     id          BIGSERIAL PRIMARY KEY,
     kind        TEXT NOT NULL,
     unique_key  TEXT UNIQUE,
-    order_key   TEXT,
     payload     TEXT NOT NULL,
     run_at      BIGINT NOT NULL,
     attempts    BIGINT NOT NULL DEFAULT 0,
@@ -28,7 +27,6 @@ CREATE TABLE jobs (
     created_at  BIGINT NOT NULL
 );
 CREATE INDEX jobs_ready ON jobs (dead, run_at);
-CREATE INDEX jobs_order ON jobs (order_key, id);
 
 CREATE TABLE builds (
     id                TEXT PRIMARY KEY,

@@ -16,7 +16,6 @@ CREATE TABLE jobs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     kind        TEXT NOT NULL,
     unique_key  TEXT UNIQUE,
-    order_key   TEXT,
     payload     TEXT NOT NULL,
     run_at      INTEGER NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
@@ -28,7 +27,6 @@ CREATE TABLE jobs (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX jobs_ready ON jobs (dead, run_at);
-CREATE INDEX jobs_order ON jobs (order_key, id);
 
 CREATE TABLE builds (
     id                TEXT PRIMARY KEY,

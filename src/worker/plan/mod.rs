@@ -15,8 +15,8 @@ use super::{JobError, Outcome, Services};
 use crate::{
     config::ProjectConfig,
     store::{
-        builds_tx, insert_builds, insert_jobs, statuses_tx::start_generation, Build, ClaimedJob,
-        JobKind, NewBuild, NewJob, StatusKey, Store,
+        audit_job, builds_tx, insert_builds, insert_jobs, statuses_tx::start_generation, Build,
+        ClaimedJob, JobKind, NewBuild, NewJob, PendingEvent, StatusKey,
     },
 };
 
@@ -50,20 +50,52 @@ pub enum Decision {
     },
 }
 
+/// Events planned per run of a project's planning job; then the job yields to others
+/// and continues. Bounds one run's time without a transaction per batch.
+const EVENTS_PER_RUN: i64 = 64;
+
 #[derive(serde::Deserialize)]
 struct Payload {
-    event_id: String,
+    project: String,
 }
 
+/// Plans the project's waiting events, oldest first.
 pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobError> {
     let payload: Payload = serde_json::from_str(&job.payload)
         .map_err(|e| JobError::Invalid(format!("process_event payload: {e}")))?;
-    let event_id = payload.event_id;
     let store = &services.store;
-    let Some((kind, body)) = store.event_body(&event_id).await? else {
-        return Err(JobError::Invalid(format!("event {event_id} is not stored")));
-    };
-    let (project, plan) = match rules::decide(&services.config, &kind, &body) {
+    let events = store
+        .unplanned_events(&payload.project, EVENTS_PER_RUN)
+        .await?;
+    // One transaction for the whole batch: one commit (one fsync) however many events
+    // arrived together, and each event still sees the builds the ones before it planned.
+    let mut tx = store.begin().await?;
+    let mut queued = false;
+    for event in &events {
+        queued |= plan_one(services, &mut tx, event).await?;
+    }
+    tx.commit().await?;
+    if queued {
+        store.wake_workers();
+    }
+    if !events.is_empty() {
+        // The audit trail follows, in the same order (approvals before the merge).
+        store.enqueue(&[audit_job(&payload.project)]).await?;
+    }
+    if events.len() as i64 == EVENTS_PER_RUN {
+        return Ok(Outcome::Again(crate::store::now_ms()));
+    }
+    store.complete(job).await?;
+    Ok(Outcome::Done)
+}
+
+/// Plans one event inside the batch's transaction; true when it queued jobs.
+async fn plan_one(
+    services: &Services,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    event: &PendingEvent,
+) -> Result<bool, JobError> {
+    let (project, plan) = match rules::decide(&services.config, &event.kind, &event.body) {
         Ok((project, plan)) => (Some(project), plan),
         Err(reason) => (
             None,
@@ -73,39 +105,28 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
             },
         ),
     };
-
-    // Merge requests and pushes also feed the audit trail (approvals, merges, pushes past
-    // review), in order per project.
-    let audit = match (kind.as_str(), project) {
-        ("merge_request" | "push", Some(project)) => {
-            let payload = serde_json::json!({ "event_id": event_id }).to_string();
-            Some(NewJob::now(JobKind::Audit, payload).ordered(format!("audit:{}", project.gitlab)))
-        }
-        _ => None,
-    };
-    let decisions = record(store, job, &event_id, project, &plan, audit.as_ref()).await?;
+    let decisions = record(tx, &event.id, project, &plan).await?;
+    let mut queued = false;
     for decision in &decisions {
-        tracing::info!(event = %event_id, decision = %serde_json::to_string(decision).unwrap_or_default(), "planned");
+        queued |= matches!(decision, Decision::Build { .. } | Decision::Cancel { .. });
+        let text = serde_json::to_string(decision).unwrap_or_default();
+        tracing::info!(event = %event.id, decision = %text, "planned");
     }
-    store.wake_workers();
-    Ok(Outcome::Done)
+    Ok(queued)
 }
 
-/// Applies a plan in one transaction: an event is planned exactly once.
+/// Applies a plan inside the caller's transaction: an event is planned exactly once.
 async fn record(
-    store: &Store,
-    job: &ClaimedJob,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     event_id: &str,
     project: Option<&ProjectConfig>,
     plan: &Plan,
-    audit: Option<&NewJob>,
 ) -> sqlx::Result<Vec<Decision>> {
     let mut decisions = Vec::new();
     let mut jobs = Vec::new();
-    let mut tx = store.begin().await?;
 
     if let (Some(project), Some((lineage, reason))) = (project, &plan.cancel) {
-        for build in builds_tx::active(&mut tx, &project.gitlab, None, lineage).await? {
+        for build in builds_tx::active(tx, &project.gitlab, None, lineage).await? {
             jobs.push(cancel_job(&build, reason, project.triggers.stop_superseded));
             decisions.push(Decision::Cancel {
                 build_id: build.id,
@@ -116,7 +137,7 @@ async fn record(
     }
     if let Some(project) = project {
         for request in &plan.builds {
-            if let Some(existing) = duplicate_of(&mut tx, &project.gitlab, request).await? {
+            if let Some(existing) = duplicate_of(tx, &project.gitlab, request).await? {
                 decisions.push(Decision::Deduplicated {
                     reason: format!(
                         "commit {} is already built for {} by event {}",
@@ -132,7 +153,7 @@ async fn record(
             }
             if project.triggers.cancel_superseded {
                 let older = builds_tx::active(
-                    &mut tx,
+                    tx,
                     &project.gitlab,
                     Some(&request.status_name),
                     &request.lineage,
@@ -152,7 +173,7 @@ async fn record(
                     });
                 }
             }
-            plan_build(&mut tx, event_id, project, request, &mut jobs).await?;
+            plan_build(tx, event_id, project, request, &mut jobs).await?;
             decisions.push(Decision::Build {
                 build_id: request.id.clone(),
                 job: request.job_name.clone(),
@@ -172,17 +193,16 @@ async fn record(
             reason: "nothing to build".into(),
         });
     }
-    jobs.extend(audit.cloned());
-    insert_jobs(&mut tx, &jobs.iter().collect::<Vec<_>>()).await?;
+    insert_jobs(tx, &jobs.iter().collect::<Vec<_>>()).await?;
     let outcome = serde_json::json!({ "decisions": decisions }).to_string();
-    sqlx::query("UPDATE events SET processed_at = $1, outcome = $2 WHERE id = $3")
-        .bind(crate::store::now_ms())
-        .bind(outcome)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?;
-    Store::complete_in(&mut tx, job).await?;
-    tx.commit().await?;
+    sqlx::query(
+        "UPDATE events SET processed_at = $1, outcome = $2 WHERE id = $3 AND processed_at IS NULL",
+    )
+    .bind(crate::store::now_ms())
+    .bind(outcome)
+    .bind(event_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(decisions)
 }
 
