@@ -86,21 +86,14 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
     Ok(Outcome::Done)
 }
 
-/// Queues the note of every open merge request at the result's commit.
+/// Queues the note of every open merge request at the result's commit (the note job
+/// skips projects without `merge_request_checks`).
 async fn refresh_notes(services: &Services, res: &Resolution) -> Result<(), JobError> {
     let store = &services.store;
     let mut jobs: Vec<_> = store
         .merge_requests_at(&res.sha)
         .await?
         .into_iter()
-        .filter(|(project_id, iid)| {
-            services
-                .config
-                .projects
-                .iter()
-                .any(|p| p.quality.merge_request_checks && p.gitlab == res.project_path)
-                && (*project_id, *iid) != (0, 0)
-        })
         .map(|(project_id, iid)| mr_note_job(project_id, iid))
         .collect();
     jobs.dedup_by(|a, b| a.unique_key == b.unique_key);

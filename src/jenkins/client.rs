@@ -318,7 +318,12 @@ impl JenkinsClient {
     /// Looks for the build carrying `CI_BRIDGE_BUILD_ID = build_id`: first in the queue,
     /// then among the job's recent builds. Used when a trigger's outcome is unknown (a crash
     /// between sending it and recording the answer) or a queue item was forgotten.
-    pub async fn find(&self, job: &str, build_id: &str) -> Result<Option<Found>, CallError> {
+    pub async fn find(
+        &self,
+        job: &str,
+        build_id: &str,
+        since_ms: i64,
+    ) -> Result<Option<Found>, CallError> {
         let mut url = root_url(&self.base, &["queue", "api", "json"]);
         url.query_pairs_mut().append_pair(
             "tree",
@@ -333,21 +338,38 @@ impl JenkinsClient {
         {
             return Ok(Some(Found::Queued(item.id)));
         }
-        let mut url = job_url(&self.base, job, &["api", "json"]);
-        url.query_pairs_mut().append_pair(
-            "tree",
-            "builds[number,queueId,actions[parameters[name,value]]]{0,50}",
-        );
-        let response = self.send(self.request(Method::GET, url)).await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
+        // Newest first, a page at a time, back to the builds older than the planned
+        // build (`since_ms`): a busy job may start many builds while a lease runs out.
+        let mut previous_first = None;
+        for page in 0..FIND_MAX_PAGES {
+            let (from, to) = (page * FIND_PAGE, (page + 1) * FIND_PAGE);
+            let mut url = job_url(&self.base, job, &["api", "json"]);
+            let tree =
+                format!("builds[number,timestamp,actions[parameters[name,value]]]{{{from},{to}}}");
+            url.query_pairs_mut().append_pair("tree", &tree);
+            let response = self.send(self.request(Method::GET, url)).await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let listing: search::Job = self.json("job", response).await?;
+            let builds = listing.builds;
+            if let Some(found) = builds
+                .iter()
+                .find(|b| search::carries(&b.actions, build_id))
+            {
+                return Ok(Some(Found::Run(found.number)));
+            }
+            let first = builds.first().map(|b| b.number);
+            let older_than_plan = builds
+                .iter()
+                .any(|b| b.timestamp.is_some_and(|t| t < since_ms));
+            // A server that ignores the range returns the same page again.
+            if builds.len() < FIND_PAGE || older_than_plan || first == previous_first {
+                break;
+            }
+            previous_first = first;
         }
-        let job: search::Job = self.json("job", response).await?;
-        Ok(job
-            .builds
-            .iter()
-            .find(|b| search::carries(&b.actions, build_id))
-            .map(|b| Found::Run(b.number)))
+        Ok(None)
     }
 }
 
@@ -372,6 +394,12 @@ pub fn parse_queue_item(body: &[u8]) -> serde_json::Result<QueueState> {
 pub fn parse_run(body: &[u8]) -> serde_json::Result<RunInfo> {
     serde_json::from_slice(body)
 }
+
+/// Builds per page when searching a job's history for a `CI_BRIDGE_BUILD_ID`.
+const FIND_PAGE: usize = 50;
+/// Pages searched at most (1,000 builds): far more than any job starts between a trigger
+/// and the search that follows a crash.
+const FIND_MAX_PAGES: usize = 20;
 
 /// Where [`JenkinsClient::find`] found a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +436,9 @@ mod search {
     #[derive(Deserialize)]
     pub struct Run {
         pub number: i64,
+        /// Start time, ms since the epoch.
+        #[serde(default)]
+        pub timestamp: Option<i64>,
         #[serde(default)]
         pub actions: Vec<Action>,
     }

@@ -110,6 +110,8 @@ pub struct ClaimedJob {
     pub attempts: i64,
     pub version: i64,
     pub created_at: i64,
+    /// The worker holding the lease; only it may finish or put back the job.
+    pub owner: String,
 }
 
 /// A job that gave up, for the admin API.
@@ -246,7 +248,7 @@ impl Store {
             .bind(now)
             .fetch_optional(self.pool())
             .await?;
-        row.map(|row| claimed_from_row(&row)).transpose()
+        row.map(|row| claimed_from_row(&row, owner)).transpose()
     }
 
     /// Milliseconds until the next job no worker holds is due (for an idle worker's
@@ -264,19 +266,59 @@ impl Store {
     /// Finishes a job inside the caller's transaction. When the job was enqueued again
     /// while it ran, it is released to run once more instead of being deleted.
     pub async fn complete_in(tx: &mut Transaction<'_, Any>, job: &ClaimedJob) -> sqlx::Result<()> {
-        let deleted = sqlx::query("DELETE FROM jobs WHERE id = $1 AND version = $2")
-            .bind(job.id)
-            .bind(job.version)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL, attempts = 0 WHERE id = $1")
+        let deleted =
+            sqlx::query("DELETE FROM jobs WHERE id = $1 AND version = $2 AND lease_owner = $3")
                 .bind(job.id)
+                .bind(job.version)
+                .bind(job.owner.as_str())
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected();
+        if deleted == 0 {
+            // Enqueued again meanwhile (or, were its lease lost, now another worker's).
+            sqlx::query(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, attempts = 0 \
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(job.id)
+            .bind(job.owner.as_str())
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
+    }
+
+    /// Makes every job of `kind` that waits for a retry due now: the system it calls is
+    /// back, and the backlog should drain in the order it arrived, not in the order the
+    /// jittered retry times happen to fall.
+    pub async fn retry_now(&self, kind: JobKind) -> sqlx::Result<u64> {
+        let now = now_ms();
+        let pulled = sqlx::query(
+            "UPDATE jobs SET run_at = created_at WHERE kind = $1 AND dead = 0 AND attempts > 0 \
+             AND lease_until IS NULL AND run_at > $2",
+        )
+        .bind(kind.as_str())
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if pulled > 0 {
+            self.wake_workers();
+        }
+        Ok(pulled)
+    }
+
+    /// Extends the lease of a job that is still running; false when the lease was lost.
+    pub async fn renew_lease(&self, job: &ClaimedJob, lease_ms: i64) -> sqlx::Result<bool> {
+        let renewed =
+            sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+                .bind(now_ms() + lease_ms)
+                .bind(job.id)
+                .bind(job.owner.as_str())
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        Ok(renewed > 0)
     }
 
     pub async fn complete(&self, job: &ClaimedJob) -> sqlx::Result<()> {
@@ -297,12 +339,13 @@ impl Store {
         sqlx::query(
             "UPDATE jobs SET run_at = $1, lease_owner = NULL, lease_until = NULL, \
              last_error = COALESCE($2, last_error), \
-             attempts = CASE WHEN $3 = 1 THEN attempts ELSE 0 END WHERE id = $4",
+             attempts = CASE WHEN $3 = 1 THEN attempts ELSE 0 END WHERE id = $4 AND lease_owner = $5",
         )
         .bind(run_at)
         .bind(error)
         .bind(i64::from(counts_as_failure))
         .bind(job.id)
+        .bind(job.owner.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -311,10 +354,12 @@ impl Store {
     /// Gives a job up: it stays as a dead letter with its last error until replayed.
     pub async fn bury(&self, job: &ClaimedJob, error: &str) -> sqlx::Result<()> {
         sqlx::query(
-            "UPDATE jobs SET dead = 1, lease_owner = NULL, lease_until = NULL, last_error = $1 WHERE id = $2",
+            "UPDATE jobs SET dead = 1, lease_owner = NULL, lease_until = NULL, last_error = $1 \
+             WHERE id = $2 AND lease_owner = $3",
         )
         .bind(error)
         .bind(job.id)
+        .bind(job.owner.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -419,8 +464,9 @@ impl Store {
     }
 }
 
-fn claimed_from_row(row: &AnyRow) -> sqlx::Result<ClaimedJob> {
+fn claimed_from_row(row: &AnyRow, owner: &str) -> sqlx::Result<ClaimedJob> {
     Ok(ClaimedJob {
+        owner: owner.to_owned(),
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
         payload: row.try_get("payload")?,

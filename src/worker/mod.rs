@@ -134,7 +134,7 @@ async fn run_job(services: &Services, job: ClaimedJob) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     async {
         let started = std::time::Instant::now();
-        let result = dispatch(services, &job).await;
+        let result = with_lease_renewed(services, &job, dispatch(services, &job)).await;
         services
             .metrics
             .job_finished(&job.kind, result.is_ok(), started.elapsed());
@@ -167,6 +167,32 @@ async fn run_job(services: &Services, job: ClaimedJob) {
     }
     .instrument(span)
     .await
+}
+
+/// Runs `work` while renewing the job's lease every third of its length, so a job that
+/// takes longer than its lease (a slow Jenkins) is never taken over by another worker. A
+/// lease lost anyway (the process stalled) is logged; the owner checks in the queue then
+/// keep this worker from finishing a job another one holds.
+async fn with_lease_renewed<T>(
+    services: &Services,
+    job: &ClaimedJob,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let lease_ms = services.config.worker.lease.as_millis() as i64;
+    let period = Duration::from_millis((lease_ms / 3).max(1) as u64);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            result = &mut work => return result,
+            _ = tokio::time::sleep(period) => {
+                match services.store.renew_lease(job, lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("lost the lease of a running job"),
+                    Err(error) => tracing::warn!(%error, "could not renew a job's lease"),
+                }
+            }
+        }
+    }
 }
 
 async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobError> {

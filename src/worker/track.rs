@@ -5,7 +5,7 @@
 //! a build Jenkins cancelled or forgot, or one older than `jenkins.build_timeout`, ends
 //! with a status that says so.
 
-use super::{describe, finish_build, JobError, Outcome, Services};
+use super::{describe, finish_build, trigger::search_since, JobError, Outcome, Services};
 use crate::{
     jenkins::{client::Found, QueueState},
     store::{
@@ -140,7 +140,11 @@ async fn queue_state(services: &Services, build: &Build) -> Result<QueueState, J
         }
     }
     Ok(
-        match services.jenkins.find(&build.job_name, &build.id).await? {
+        match services
+            .jenkins
+            .find(&build.job_name, &build.id, search_since(&build))
+            .await?
+        {
             Some(Found::Run(number)) => QueueState::Started { number },
             Some(Found::Queued(_)) => QueueState::Waiting { why: None },
             None => QueueState::Gone,

@@ -56,7 +56,11 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
 
     // Any earlier attempt may have reached Jenkins.
     if job.attempts > 1 {
-        match services.jenkins.find(&build.job_name, &build.id).await {
+        match services
+            .jenkins
+            .find(&build.job_name, &build.id, search_since(&build))
+            .await
+        {
             Ok(Some(found)) => {
                 tracing::info!(build = %build.id, ?found, "an earlier trigger reached Jenkins");
                 let (queue_id, number) = match found {
@@ -80,6 +84,15 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
         .metrics
         .outbound("jenkins", "trigger", answer.is_ok(), started.elapsed());
     match answer {
+        Ok(Triggered::Queued(queue_id)) if job.attempts > 1 => {
+            // Jenkins is back after failing: the other triggers waiting for a retry go now,
+            // oldest first, rather than whenever their backoff ends.
+            queued(services, job, &build, Some(queue_id), None, false).await?;
+            services
+                .store
+                .retry_now(crate::store::JobKind::Trigger)
+                .await?;
+        }
         Ok(Triggered::Queued(queue_id)) => {
             tracing::info!(build = %build.id, job = %build.job_name, queue_id, "Jenkins queued the build");
             queued(services, job, &build, Some(queue_id), None, false).await?;
@@ -204,4 +217,11 @@ async fn refused(
     tx.commit().await?;
     services.store.wake_workers();
     Ok(())
+}
+
+/// How far back a search for a build goes: from a little before the build was planned
+/// (ten minutes allow for Jenkins' clock being behind ours).
+pub(super) fn search_since(build: &Build) -> i64 {
+    const CLOCK_SLACK_MS: i64 = 10 * 60 * 1000;
+    build.created_at - CLOCK_SLACK_MS
 }
