@@ -50,11 +50,19 @@ impl Report {
 /// Parses `7d`, `24h`, `2w` … into milliseconds.
 pub fn parse_since(text: &str) -> Result<i64, String> {
     let text = text.trim();
+    /// The longest window a report covers: ten years.
+    const MAX_WINDOW_MS: u128 = 10 * 366 * 24 * 3600 * 1000;
     let weeks = text.strip_suffix('w').and_then(|n| n.parse::<u64>().ok());
     let duration = match weeks {
-        Some(n) => std::time::Duration::from_secs(n * 7 * 24 * 3600),
+        Some(n) => n
+            .checked_mul(7 * 24 * 3600)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| "since: too long".to_owned())?,
         None => humantime::parse_duration(text).map_err(|e| format!("since: {e}"))?,
     };
+    if duration.as_millis() > MAX_WINDOW_MS {
+        return Err("since: at most ten years".into());
+    }
     Ok(duration.as_millis() as i64)
 }
 

@@ -323,8 +323,10 @@ pub struct Routing {
 /// Reads the project path: `project.path_with_namespace`, or for payloads without a
 /// `project` object (Job Hooks), the path of `repository.homepage`.
 pub fn routing(body: &[u8]) -> Result<Routing, PayloadError> {
-    let envelope: Envelope<'_> =
-        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => PayloadError::Invalid(format!("payload: {e}")),
+        _ => PayloadError::NotJson(e.to_string()),
+    })?;
     let from_project = envelope
         .project
         .and_then(|p| p.path_with_namespace)
@@ -356,6 +358,12 @@ impl GitLabEvent {
     /// Parses and checks a body of the given kind. The checks are the ones the worker relies
     /// on later, so an event that was accepted can always be processed.
     pub fn parse(kind: EventKind, body: &[u8]) -> Result<Self, PayloadError> {
+        // PostgreSQL text cannot hold NUL; no GitLab field legitimately carries one.
+        if memchr::memmem::find(body, b"\\u0000").is_some() {
+            return Err(PayloadError::Invalid(
+                "payload contains a NUL character".into(),
+            ));
+        }
         let json = |e: serde_json::Error| PayloadError::Invalid(format!("payload: {e}"));
         Ok(match kind {
             EventKind::Push | EventKind::TagPush => {

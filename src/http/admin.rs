@@ -2,12 +2,15 @@
 //! the dead letters. Guarded by `server.admin_token`; off when none is configured.
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     Json,
 };
 
-use super::{body::single_bytes, error::ApiError, AppState};
+use super::{
+    error::{ApiError, JsonPath},
+    AppState,
+};
 
 pub(super) fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(tokens) = &app.config.server.admin_token else {
@@ -17,8 +20,7 @@ pub(super) fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiEr
             "the admin API is off; set server.admin_token to enable it",
         ));
     };
-    let presented = single_bytes(headers, "authorization")?
-        .and_then(|value| value.strip_prefix(b"Bearer "))
+    let presented = super::body::bearer(headers)?
         .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <admin_token> is required"))?;
     if tokens.any_matches(presented) {
         Ok(())
@@ -32,7 +34,7 @@ pub(super) fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiEr
 pub async fn event(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&app, &headers)?;
     let Some(event) = app.store.event(&id).await? else {
@@ -98,7 +100,7 @@ pub async fn retry_dead_letters(
 pub async fn replay_event(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&app, &headers)?;
     match app.store.replay_event(&id).await? {

@@ -100,3 +100,16 @@ pub fn single_bytes<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a
     }
     Ok(Some(first.as_bytes()))
 }
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&[u8]>, ApiError> {
+    let Some(value) = single_bytes(headers, "authorization")? else {
+        return Ok(None);
+    };
+    let scheme_len = "Bearer ".len();
+    if value.len() > scheme_len && value[..scheme_len].eq_ignore_ascii_case(b"Bearer ") {
+        Ok(Some(&value[scheme_len..]))
+    } else {
+        Ok(None)
+    }
+}

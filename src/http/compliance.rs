@@ -5,13 +5,17 @@
 use std::collections::HashMap;
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 
-use super::{admin::authorize, error::ApiError, AppState};
+use super::{
+    admin::authorize,
+    error::{ApiError, JsonPath},
+    AppState,
+};
 use crate::audit::{self, evidence, formats, report};
 
 /// `GET /api/v1/compliance/report?since=7d&format=json|markdown|csv`.
@@ -54,7 +58,7 @@ pub async fn verify(
 pub async fn refresh(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Path((project_id, iid)): Path<(String, String)>,
+    JsonPath((project_id, iid)): JsonPath<(String, String)>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     authorize(&app, &headers)?;
     let number = |text: &str, name: &str| {

@@ -82,7 +82,10 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recor
     }
 
     // Verified (or no project could match): now the payload may be looked at.
-    let routed = routed.map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let routed = routed.map_err(|e| match e {
+        PayloadError::NotJson(m) => ApiError::bad_request("invalid_json", m),
+        other => ApiError::bad_request("invalid_payload", other.to_string()),
+    })?;
     let path = path.ok_or_else(|| {
         ApiError::bad_request(
             "invalid_payload",
@@ -95,9 +98,11 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recor
             format!("project {path} is not configured"),
         ));
     };
-    let header = single(headers, "x-gitlab-event")?.ok_or_else(|| {
-        ApiError::bad_request("missing_event_header", "X-Gitlab-Event header is missing")
-    })?;
+    let header = single(headers, "x-gitlab-event")?
+        .filter(|h| !h.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_event_header", "X-Gitlab-Event header is missing")
+        })?;
     let kind = match (header, routed.object_kind.as_deref()) {
         ("System Hook", Some(object_kind)) => EventKind::from_object_kind(object_kind),
         (header, _) => EventKind::from_header(header),

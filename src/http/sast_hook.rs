@@ -12,7 +12,7 @@ use axum::{
 use sha2::{Digest, Sha256};
 
 use super::{
-    body::{read_limited, require_json, single_bytes, GITLAB_MAX_BODY},
+    body::{read_limited, require_json, GITLAB_MAX_BODY},
     error::ApiError,
     AppState,
 };
@@ -53,11 +53,9 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let presented = single_bytes(headers, "authorization")?
-        .and_then(|value| value.strip_prefix(b"Bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("Authorization: Bearer <callback_token> is required")
-        })?;
+    let presented = super::body::bearer(headers)?.ok_or_else(|| {
+        ApiError::unauthorized("Authorization: Bearer <callback_token> is required")
+    })?;
     if !app.config.jenkins.callback_token.any_matches(presented) {
         return Err(ApiError::unauthorized("the callback token does not match"));
     }

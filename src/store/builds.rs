@@ -159,6 +159,9 @@ pub(crate) async fn insert_builds(
 
 impl Store {
     pub async fn build(&self, id: &str) -> sqlx::Result<Option<Build>> {
+        if !super::is_storable_key(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM builds WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())

@@ -48,18 +48,28 @@ type Reply = oneshot::Sender<Result<Ingested, String>>;
 #[derive(Clone)]
 pub struct Ingest {
     sender: mpsc::Sender<(NewEvent, Reply)>,
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Ingest {
     /// Starts the writer task on `store`.
     pub fn start(store: Store) -> Self {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let pending = store.ingest_counter();
         tokio::spawn(writer(store, receiver));
-        Self { sender }
+        Self { sender, pending }
     }
 
     /// Records one event; returns once it is committed (or was already there).
     pub async fn record(&self, event: NewEvent) -> Result<Ingested, String> {
+        use std::sync::atomic::Ordering;
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.send(event).await;
+        self.pending.fetch_sub(1, Ordering::Relaxed);
+        outcome
+    }
+
+    async fn send(&self, event: NewEvent) -> Result<Ingested, String> {
         let (reply, outcome) = oneshot::channel();
         self.sender
             .send((event, reply))

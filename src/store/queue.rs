@@ -402,11 +402,13 @@ impl Store {
     /// back to life; when it has none, it is planned anew (a build it already has is then
     /// recognised as such, so nothing is built twice). `None` when no such event exists.
     pub async fn replay_event(&self, event_id: &str) -> sqlx::Result<Option<u64>> {
-        if self.event(event_id).await?.is_none() {
+        // Read before the write transaction takes the SQLite lock (and a connection).
+        let Some(event) = self.event(event_id).await? else {
             return Ok(None);
-        }
+        };
+        let builds = self.builds_for_event(event_id).await?;
         let mut needles = vec![event_id.to_owned()];
-        for build in self.builds_for_event(event_id).await? {
+        for build in builds {
             needles.push(super::StatusKey::of(&build).job_key());
             needles.push(build.id);
         }
@@ -425,11 +427,7 @@ impl Store {
             .rows_affected();
         }
         if revived == 0 {
-            let project = self
-                .event(event_id)
-                .await?
-                .and_then(|e| e.project)
-                .unwrap_or_default();
+            let project = event.project.clone().unwrap_or_default();
             sqlx::query("UPDATE events SET processed_at = NULL WHERE id = $1")
                 .bind(event_id)
                 .execute(&mut *tx)

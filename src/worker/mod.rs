@@ -110,6 +110,7 @@ async fn run_worker(services: Arc<Services>, shutdown: CancellationToken, owner:
         let notified = ready.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        give_way_to_webhooks(&services.store).await;
         match services.store.claim(&owner, lease_ms).await {
             Ok(Some(job)) => {
                 // There may be more: let another worker look while this one works.
@@ -127,6 +128,23 @@ async fn run_worker(services: Arc<Services>, shutdown: CancellationToken, owner:
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
             _ = shutdown.cancelled() => {}
         }
+    }
+}
+
+/// Longest a worker waits for webhooks to be committed before it claims a job anyway, in
+/// ms. Answering GitLab within its timeout comes first; work deferred this way runs in the
+/// next lull, and never waits longer than this per job.
+const GIVE_WAY_MAX_MS: u64 = 200;
+/// How often a waiting worker looks again, in ms.
+const GIVE_WAY_STEP_MS: u64 = 20;
+
+/// Waits while webhooks in this process wait for their commit, so the workers' writes do not
+/// hold SQLite's one write lock (or PostgreSQL connections) while GitLab waits for answers.
+async fn give_way_to_webhooks(store: &Store) {
+    let mut waited = 0;
+    while store.ingest_pending() > 0 && waited < GIVE_WAY_MAX_MS {
+        tokio::time::sleep(Duration::from_millis(GIVE_WAY_STEP_MS)).await;
+        waited += GIVE_WAY_STEP_MS;
     }
 }
 

@@ -142,7 +142,7 @@ async fn queue_state(services: &Services, build: &Build) -> Result<QueueState, J
     Ok(
         match services
             .jenkins
-            .find(&build.job_name, &build.id, search_since(&build))
+            .find(&build.job_name, &build.id, search_since(build))
             .await?
         {
             Some(Found::Run(number)) => QueueState::Started { number },

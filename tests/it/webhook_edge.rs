@@ -126,7 +126,7 @@ async fn malformed_bodies_are_400_with_stable_codes() {
     let app = TestApp::spawn().await;
     let cases = [
         ("{\"project\": ", "invalid_json"),
-        ("[]", "invalid_json"),
+        ("[]", "invalid_payload"),
         ("{\"object_kind\":\"push\"}", "invalid_payload"),
         (&*push_body().replace(SHA_A, "not-a-sha"), "invalid_payload"),
         (
