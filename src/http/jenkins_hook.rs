@@ -23,25 +23,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let outcome = handle(&app, &headers, body).await;
-    match &outcome {
-        Ok((_, body)) => app.metrics.webhook(
-            "jenkins",
-            "callback",
-            if body["status"] == "duplicate" {
-                "duplicate"
-            } else {
-                "accepted"
-            },
-        ),
-        Err(error) => {
-            app.metrics.rejection("jenkins", error.code);
-            tracing::warn!(
-                status = error.status.as_u16(),
-                code = error.code,
-                "jenkins callback rejected"
-            );
-        }
-    }
+    super::observe_hook(&app, "jenkins", "callback", &outcome);
     outcome
 }
 

@@ -29,6 +29,34 @@ use crate::{
     store::{Ingest, Store},
 };
 
+/// What a hook handler returns.
+type HookAnswer = Result<(axum::http::StatusCode, axum::Json<serde_json::Value>), ApiError>;
+
+/// Counts and logs how a hook call ended: accepted or duplicate (the body's `status`), or
+/// the rejection's code.
+fn observe_hook(app: &AppState, source: &'static str, kind: &str, answer: &HookAnswer) {
+    match answer {
+        Ok((_, body)) => {
+            let outcome = if body["status"] == "duplicate" {
+                "duplicate"
+            } else {
+                "accepted"
+            };
+            app.metrics.webhook(source, kind, outcome);
+        }
+        Err(error) => {
+            app.metrics.rejection(source, error.code);
+            tracing::warn!(
+                status = error.status.as_u16(),
+                code = error.code,
+                source,
+                kind,
+                "hook call rejected"
+            );
+        }
+    }
+}
+
 /// The verifier of every configured project, built once at start.
 pub struct Verifiers {
     pub default: Verifier,

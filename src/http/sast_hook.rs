@@ -25,25 +25,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let outcome = handle(&app, &query, &headers, body).await;
-    match &outcome {
-        Ok((code, _)) => app.metrics.webhook(
-            "jenkins",
-            "sast",
-            if *code == StatusCode::OK {
-                "duplicate"
-            } else {
-                "accepted"
-            },
-        ),
-        Err(error) => {
-            app.metrics.rejection("jenkins", error.code);
-            tracing::warn!(
-                status = error.status.as_u16(),
-                code = error.code,
-                "sast report rejected"
-            );
-        }
-    }
+    super::observe_hook(&app, "jenkins", "sast", &outcome);
     outcome
 }
 

@@ -27,25 +27,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let outcome = handle(&app, &headers, body).await;
-    match &outcome {
-        Ok((code, _)) => app.metrics.webhook(
-            "sonarqube",
-            "analysis",
-            if *code == StatusCode::OK {
-                "duplicate"
-            } else {
-                "accepted"
-            },
-        ),
-        Err(error) => {
-            app.metrics.rejection("sonarqube", error.code);
-            tracing::warn!(
-                status = error.status.as_u16(),
-                code = error.code,
-                "sonarqube webhook rejected"
-            );
-        }
-    }
+    super::observe_hook(&app, "sonarqube", "analysis", &outcome);
     outcome
 }
 
