@@ -118,28 +118,10 @@ impl GitLabClient {
         git_ref: &str,
     ) -> Result<Option<String>, CallError> {
         let id = project_id.to_string();
-        let mut url = self.endpoint(&["projects", &id, "repository", "commits", sha, "statuses"]);
-        url.query_pairs_mut()
-            .append_pair("name", name)
-            .append_pair("ref", git_ref)
-            .append_pair("per_page", "20");
-        let response = self
-            .http
-            .get(url)
-            .header("PRIVATE-TOKEN", self.token.expose())
-            .send()
-            .await
-            .map_err(|e| CallError::from_reqwest("GitLab", e))?;
-        let code = response.status();
-        let retry_after = outbound::retry_after(&response);
-        let body = outbound::read_body("GitLab", response).await?;
-        if !code.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            return Err(CallError::from_status("GitLab", code, retry_after, &text));
-        }
-        let statuses: Vec<StatusEntity> = serde_json::from_slice(&body).map_err(|e| {
-            CallError::Transient(format!("GitLab statuses: unexpected JSON: {e}"), None)
-        })?;
+        let segments = ["projects", &id, "repository", "commits", sha, "statuses"];
+        let query = [("name", name), ("ref", git_ref), ("per_page", "20")];
+        let statuses: Vec<StatusEntity> =
+            super::merge_requests::get_json(self, &segments, &query).await?;
         // GitLab lists the newest first.
         Ok(statuses
             .into_iter()
