@@ -12,7 +12,10 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use super::job_path::{job_url, queue_id_from_location, root_url};
+use super::{
+    job_path::{job_url, queue_id_from_location, root_url},
+    search,
+};
 use crate::{
     config::{JenkinsConfig, Secret},
     outbound::{self, CallError},
@@ -406,58 +409,4 @@ const FIND_MAX_PAGES: usize = 20;
 pub enum Found {
     Queued(i64),
     Run(i64),
-}
-
-/// Shapes of the queue and job listings searched by parameter.
-mod search {
-    use serde::Deserialize;
-
-    use crate::jenkins::params::BUILD_ID_PARAM;
-
-    #[derive(Deserialize)]
-    pub struct Queue {
-        #[serde(default)]
-        pub items: Vec<Item>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Item {
-        pub id: i64,
-        #[serde(default)]
-        pub actions: Vec<Action>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Job {
-        #[serde(default)]
-        pub builds: Vec<Run>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Run {
-        pub number: i64,
-        /// Start time, ms since the epoch.
-        #[serde(default)]
-        pub timestamp: Option<i64>,
-        #[serde(default)]
-        pub actions: Vec<Action>,
-    }
-
-    #[derive(Deserialize, Default)]
-    pub struct Action {
-        #[serde(default)]
-        pub parameters: Vec<Parameter>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Parameter {
-        pub name: String,
-        pub value: Option<serde_json::Value>,
-    }
-
-    pub fn carries(actions: &[Action], build_id: &str) -> bool {
-        actions.iter().flat_map(|a| &a.parameters).any(|p| {
-            p.name == BUILD_ID_PARAM && p.value.as_ref().and_then(|v| v.as_str()) == Some(build_id)
-        })
-    }
 }

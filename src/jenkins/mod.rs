@@ -5,5 +5,6 @@ pub mod callback;
 pub mod client;
 pub mod job_path;
 pub mod params;
+mod search;
 
 pub use client::{JenkinsClient, QueueState, RunInfo, Triggered};

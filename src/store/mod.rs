@@ -7,6 +7,7 @@
 mod audit;
 mod builds;
 mod cursors;
+mod dead_letters;
 mod evidence;
 mod ingest;
 mod listen;
