@@ -20,13 +20,7 @@ pub(super) fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiEr
             "the admin API is off; set server.admin_token to enable it",
         ));
     };
-    let presented = super::body::bearer(headers)?
-        .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer <admin_token> is required"))?;
-    if tokens.any_matches(presented) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized("the admin token does not match"))
-    }
+    super::body::require_bearer(headers, tokens, "admin_token")
 }
 
 /// `GET /api/v1/events/{id}`: the event, its decisions with their reasons, its builds and

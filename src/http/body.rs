@@ -113,3 +113,20 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&[u8]>, ApiError> {
         Ok(None)
     }
 }
+
+/// 401 unless the request carries `Authorization: Bearer <one of tokens>`; `name` is the
+/// configuration key the token comes from, for the message.
+pub fn require_bearer(
+    headers: &HeaderMap,
+    tokens: &crate::config::Secrets,
+    name: &str,
+) -> Result<(), ApiError> {
+    let presented = bearer(headers)?.ok_or_else(|| {
+        ApiError::unauthorized(format!("Authorization: Bearer <{name}> is required"))
+    })?;
+    if tokens.any_matches(presented) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized(format!("the {name} does not match")))
+    }
+}

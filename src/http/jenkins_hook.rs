@@ -32,12 +32,11 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let presented = super::body::bearer(headers)?.ok_or_else(|| {
-        ApiError::unauthorized("Authorization: Bearer <callback_token> is required")
-    })?;
-    if !app.config.jenkins.callback_token.any_matches(presented) {
-        return Err(ApiError::unauthorized("the callback token does not match"));
-    }
+    super::body::require_bearer(
+        headers,
+        &app.config.jenkins.callback_token,
+        "callback_token",
+    )?;
     require_json(headers)?;
     let body = read_limited(headers, body, CALLBACK_MAX_BODY).await?;
     let callback: Callback = serde_json::from_slice(&body)
