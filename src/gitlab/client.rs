@@ -34,6 +34,19 @@ pub struct GitLabClient {
     token: Secret,
 }
 
+/// `projects/:id/merge_requests/:iid` followed by `tail`.
+pub(super) fn merge_request_path(project_id: i64, iid: i64, tail: &[&str]) -> Vec<String> {
+    let head = [
+        "projects".to_owned(),
+        project_id.to_string(),
+        "merge_requests".to_owned(),
+        iid.to_string(),
+    ];
+    head.into_iter()
+        .chain(tail.iter().map(|s| (*s).to_owned()))
+        .collect()
+}
+
 impl GitLabClient {
     pub fn new(config: &GitLabConfig) -> Self {
         let mut api = config.url.clone();
@@ -46,7 +59,7 @@ impl GitLabClient {
         }
     }
 
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    fn endpoint<S: AsRef<str>>(&self, segments: &[S]) -> Url {
         let mut url = self.api.clone();
         url.path_segments_mut()
             .expect("http URLs have path segments")
@@ -57,10 +70,10 @@ impl GitLabClient {
 
     /// A call to `segments` under the API, with the token; for the sibling modules that
     /// read merge requests and write notes.
-    pub(super) fn request(
+    pub(super) fn request<S: AsRef<str>>(
         &self,
         method: reqwest::Method,
-        segments: &[&str],
+        segments: &[S],
     ) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.endpoint(segments))

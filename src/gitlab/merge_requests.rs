@@ -72,14 +72,7 @@ impl GitLabClient {
 
     /// The users who approved the merge request now.
     pub async fn approved_by(&self, project_id: i64, iid: i64) -> Result<Vec<ApiUser>, CallError> {
-        let (project, iid) = (project_id.to_string(), iid.to_string());
-        let path = [
-            "projects",
-            project.as_str(),
-            "merge_requests",
-            &iid,
-            "approvals",
-        ];
+        let path = super::client::merge_request_path(project_id, iid, &["approvals"]);
         let approvals: Approvals = get_json(self, &path, &[]).await?;
         Ok(approvals.approved_by.into_iter().map(|a| a.user).collect())
     }
@@ -90,14 +83,7 @@ impl GitLabClient {
         project_id: i64,
         iid: i64,
     ) -> Result<Vec<ApiCommit>, CallError> {
-        let (project, iid) = (project_id.to_string(), iid.to_string());
-        let path = [
-            "projects",
-            project.as_str(),
-            "merge_requests",
-            &iid,
-            "commits",
-        ];
+        let path = super::client::merge_request_path(project_id, iid, &["commits"]);
         let mut all = Vec::new();
         for page in 1..=MAX_PAGES {
             let page_text = page.to_string();
@@ -124,9 +110,9 @@ impl GitLabClient {
 }
 
 /// A GET whose JSON answer is read under the response cap.
-pub(super) async fn get_json<T: DeserializeOwned>(
+pub(super) async fn get_json<T: DeserializeOwned, S: AsRef<str>>(
     client: &GitLabClient,
-    segments: &[&str],
+    segments: &[S],
     query: &[(&str, &str)],
 ) -> Result<T, CallError> {
     let request = client.request(reqwest::Method::GET, segments).query(query);

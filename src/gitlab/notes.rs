@@ -26,14 +26,7 @@ impl GitLabClient {
         iid: i64,
         found: impl Fn(&ApiNote) -> bool,
     ) -> Result<Option<ApiNote>, CallError> {
-        let (project, iid) = (project_id.to_string(), iid.to_string());
-        let path = [
-            "projects",
-            project.as_str(),
-            "merge_requests",
-            &iid,
-            "notes",
-        ];
+        let path = super::client::merge_request_path(project_id, iid, &["notes"]);
         for page in 1..=MAX_NOTE_PAGES {
             let page_text = page.to_string();
             let query = [
@@ -61,14 +54,7 @@ impl GitLabClient {
         iid: i64,
         body: &str,
     ) -> Result<ApiNote, CallError> {
-        let (project, iid) = (project_id.to_string(), iid.to_string());
-        let path = [
-            "projects",
-            project.as_str(),
-            "merge_requests",
-            &iid,
-            "notes",
-        ];
+        let path = super::client::merge_request_path(project_id, iid, &["notes"]);
         let request = self
             .request(reqwest::Method::POST, &path)
             .json(&serde_json::json!({ "body": body }));
@@ -83,15 +69,8 @@ impl GitLabClient {
         note_id: i64,
         body: &str,
     ) -> Result<ApiNote, CallError> {
-        let (project, iid, note) = (project_id.to_string(), iid.to_string(), note_id.to_string());
-        let path = [
-            "projects",
-            project.as_str(),
-            "merge_requests",
-            &iid,
-            "notes",
-            &note,
-        ];
+        let note = note_id.to_string();
+        let path = super::client::merge_request_path(project_id, iid, &["notes", &note]);
         let request = self
             .request(reqwest::Method::PUT, &path)
             .json(&serde_json::json!({ "body": body }));
