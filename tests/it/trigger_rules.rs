@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
+    four_eyes::status_becomes,
     payloads::{self, PROJECT_ID, SHA_A, SHA_B, SHA_C},
     support::{eventually, Options, TestApp, JOB, JOB_PARAMS, PROJECT, WAIT},
 };
@@ -240,11 +241,7 @@ async fn three_quick_pushes_to_a_merge_request_leave_one_build_and_two_canceled(
         previous = sha;
     }
     for (sha, by) in [(SHA_A, SHA_B), (SHA_B, SHA_C)] {
-        let last = eventually("a canceled status", WAIT, || async {
-            let last = app.gitlab.statuses(PROJECT_ID, sha).last().cloned()?;
-            (last.state == "canceled").then_some(last)
-        })
-        .await;
+        let last = status_becomes(&app, sha, "jenkins", "canceled").await;
         assert_eq!(
             last.description.as_deref(),
             Some(&*format!("superseded by {}", &by[..8]))
@@ -265,11 +262,7 @@ async fn three_quick_pushes_to_a_merge_request_leave_one_build_and_two_canceled(
     )
     .await;
     app.jenkins.hold_queue(false);
-    let last = eventually("the newest build's result", WAIT, || async {
-        let last = app.gitlab.statuses(PROJECT_ID, SHA_C).last().cloned()?;
-        (last.state == "success").then_some(last)
-    })
-    .await;
+    let last = status_becomes(&app, SHA_C, "jenkins", "success").await;
     assert_eq!(last.state, "success");
     assert_eq!(app.jenkins.builds().len(), 1);
 }
@@ -295,11 +288,7 @@ async fn closing_a_merge_request_cancels_its_queued_build() {
     )
     .await;
     assert!(kinds(&closed).contains(&"cancel".to_owned()), "{closed:?}");
-    let last = eventually("a canceled status", WAIT, || async {
-        let last = app.gitlab.statuses(PROJECT_ID, SHA_A).last().cloned()?;
-        (last.state == "canceled").then_some(last)
-    })
-    .await;
+    let last = status_becomes(&app, SHA_A, "jenkins", "canceled").await;
     assert_eq!(last.description.as_deref(), Some("merge request closed"));
 }
 
