@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, EvidenceRow, GuardedPush, Store};
 
 /// One deviation from the rules.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -69,8 +69,21 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
 /// Builds the report of the last `window_ms`.
 pub async fn build(store: &Store, window_ms: i64, since_text: &str) -> sqlx::Result<Report> {
     let since = now_ms() - window_ms;
+    let rows = store.evidence(Some(since)).await?;
+    let pushes = store.guarded_pushes_since(since).await?;
+    assemble(store, rows, &pushes, since_text).await
+}
+
+/// Builds the report of these evidence records and guarded pushes; `since_text` says
+/// what time they cover.
+pub async fn assemble(
+    store: &Store,
+    rows: Vec<EvidenceRow>,
+    pushes: &[GuardedPush],
+    since_text: &str,
+) -> sqlx::Result<Report> {
     let mut merges = Vec::new();
-    for row in store.evidence(Some(since)).await? {
+    for row in rows {
         let evidence: Value = serde_json::from_str(&row.record).unwrap_or(Value::Null);
         let deviations = deviations_of(&evidence);
         merges.push(MergeEntry {
@@ -80,7 +93,7 @@ pub async fn build(store: &Store, window_ms: i64, since_text: &str) -> sqlx::Res
         });
     }
     let mut unexplained_pushes = Vec::new();
-    for push in store.guarded_pushes_since(since).await? {
+    for push in pushes {
         if !store
             .merge_explains(&push.project_path, &push.after_sha)
             .await?

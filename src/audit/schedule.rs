@@ -9,7 +9,7 @@ use super::{formats, report};
 use crate::{
     config::ComplianceConfig,
     outbound::{self, CallError},
-    store::{now_ms, ClaimedJob, JobKind, NewJob, Store},
+    store::{now_ms, ClaimedJob, DeliveredCheck, EvidenceRow, GuardedPush, JobKind, NewJob, Store},
     worker::{JobError, Outcome, Services},
 };
 
@@ -36,23 +36,24 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
         services.store.complete(job).await?;
         return Ok(Outcome::Done);
     };
-    // Each check covers the time since the last one delivered, so that no merge falls
-    // between two checks however late one runs.
     let now = now_ms();
+    let scope = scope(&services.store, now, period).await?;
+    let window = Duration::from_secs(((now - scope.since).max(1) as u64).div_ceil(1000));
+    let label = humantime::format_duration(window).to_string();
     let store = &services.store;
-    let since = store
-        .last_compliance_check()
-        .await?
-        .unwrap_or(now - period.as_millis() as i64);
-    let window = (now - since).max(1);
-    let label = humantime::format_duration(Duration::from_secs((window as u64 / 1000).max(1)));
-    let report = report::build(store, window, &label.to_string()).await?;
+    let report = report::assemble(store, scope.evidence, &scope.pushes, &label).await?;
     match post(url.expose(), &formats::webhook_message(&report)).await {
         Ok(()) => {
             let (merges, deviations) = (report.merges.len(), report.deviation_count);
-            store
-                .record_compliance_check(now, since, merges as i64, deviations as i64)
-                .await?;
+            let delivered = DeliveredCheck {
+                checked_at: now,
+                since: scope.since,
+                through_seq: scope.through_seq,
+                merges: merges as i64,
+                deviations: deviations as i64,
+                push_event_ids: scope.pushes.into_iter().map(|p| p.event_id).collect(),
+            };
+            store.record_compliance_check(&delivered).await?;
             tracing::info!(deviations, merges, "compliance check posted");
         }
         Err(error) if job.attempts < MAX_ATTEMPTS => return Err(error.into()),
@@ -61,6 +62,44 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
         }
     }
     Ok(Outcome::Again(next))
+}
+
+/// What one check covers. Evidence is taken by its sequence number after the last record
+/// a delivered check covered, so a merge committed while a check was running is in the
+/// next one. Guarded pushes are taken until no delivered check has covered them, once
+/// they are [`PUSH_GRACE`] old: a merge's push hook often arrives before its merge
+/// hook, and the push is not a deviation once the merge is recorded.
+struct Scope {
+    since: i64,
+    evidence: Vec<EvidenceRow>,
+    through_seq: Option<i64>,
+    pushes: Vec<GuardedPush>,
+}
+
+/// How long a guarded push waits for the merge that explains it (at most one period).
+const PUSH_GRACE: Duration = Duration::from_secs(5 * 60);
+
+async fn scope(store: &Store, now: i64, period: Duration) -> sqlx::Result<Scope> {
+    let last = store.last_compliance_check().await?;
+    let since = last.map_or(now - period.as_millis() as i64, |mark| mark.checked_at);
+    let evidence = match last.and_then(|mark| mark.through_seq) {
+        Some(seq) => store.evidence_after(seq).await?,
+        None => store.evidence(Some(since)).await?,
+    };
+    let through_seq = evidence
+        .last()
+        .map(|row| row.seq)
+        .or(last.and_then(|mark| mark.through_seq));
+    let grace = PUSH_GRACE.min(period).as_millis() as i64;
+    let pushes = store
+        .unchecked_guarded_pushes(since - grace, now - grace)
+        .await?;
+    Ok(Scope {
+        since,
+        evidence,
+        through_seq,
+        pushes,
+    })
 }
 
 /// Attempts at posting one check before waiting for the next period: a check that never

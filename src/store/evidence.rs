@@ -32,6 +32,27 @@ pub struct EvidenceRow {
     pub hash: String,
 }
 
+/// What the last delivered compliance check covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckMark {
+    pub checked_at: i64,
+    /// The last evidence record it covered (none before any evidence, or from before
+    /// checks kept it).
+    pub through_seq: Option<i64>,
+}
+
+/// A compliance check that reached its webhook.
+#[derive(Debug, Clone)]
+pub struct DeliveredCheck {
+    pub checked_at: i64,
+    pub since: i64,
+    pub through_seq: Option<i64>,
+    pub merges: i64,
+    pub deviations: i64,
+    /// The guarded pushes it looked at; later checks skip them.
+    pub push_event_ids: Vec<String>,
+}
+
 impl Store {
     pub async fn record_guarded_push(&self, push: &GuardedPush) -> sqlx::Result<()> {
         sqlx::query(
@@ -58,23 +79,9 @@ impl Store {
                 .bind(since)
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(GuardedPush {
-                    event_id: row.try_get("event_id")?,
-                    project_id: row.try_get("project_id")?,
-                    project_path: row.try_get("project_path")?,
-                    branch: row.try_get("branch")?,
-                    before_sha: row.try_get("before_sha")?,
-                    after_sha: row.try_get("after_sha")?,
-                    username: row.try_get("username")?,
-                    pushed_at: row.try_get("pushed_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(guarded_push_from_row).collect()
     }
 
-    /// Evidence records, oldest first; `since` filters on the merge time.
     pub async fn evidence(&self, since: Option<i64>) -> sqlx::Result<Vec<EvidenceRow>> {
         let rows = sqlx::query(
             "SELECT * FROM evidence WHERE ($1 IS NULL OR merged_at >= $1) ORDER BY seq",
@@ -85,33 +92,71 @@ impl Store {
         rows.iter().map(evidence_from_row).collect()
     }
 
-    /// When the last delivered compliance check ran.
-    pub async fn last_compliance_check(&self) -> sqlx::Result<Option<i64>> {
-        let row = sqlx::query("SELECT MAX(checked_at) AS t FROM compliance_checks")
-            .fetch_one(self.pool())
+    /// Evidence recorded after record `seq`, oldest first.
+    pub async fn evidence_after(&self, seq: i64) -> sqlx::Result<Vec<EvidenceRow>> {
+        let rows = sqlx::query("SELECT * FROM evidence WHERE seq > $1 ORDER BY seq")
+            .bind(seq)
+            .fetch_all(self.pool())
             .await?;
-        row.try_get("t")
+        rows.iter().map(evidence_from_row).collect()
     }
 
-    /// Records a delivered compliance check covering `since..checked_at`.
-    pub async fn record_compliance_check(
+    /// Guarded pushes of `from..before` that no delivered compliance check has covered.
+    pub async fn unchecked_guarded_pushes(
         &self,
-        checked_at: i64,
-        since: i64,
-        merges: i64,
-        deviations: i64,
-    ) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO compliance_checks (checked_at, since, merges, deviations) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (checked_at) DO NOTHING",
+        from: i64,
+        before: i64,
+    ) -> sqlx::Result<Vec<GuardedPush>> {
+        let rows = sqlx::query(
+            "SELECT * FROM guarded_pushes WHERE checked_at IS NULL \
+             AND pushed_at >= $1 AND pushed_at < $2 ORDER BY pushed_at",
         )
-        .bind(checked_at)
-        .bind(since)
-        .bind(merges)
-        .bind(deviations)
-        .execute(self.pool())
+        .bind(from)
+        .bind(before)
+        .fetch_all(self.pool())
         .await?;
-        Ok(())
+        rows.iter().map(guarded_push_from_row).collect()
+    }
+
+    /// What the last delivered compliance check covered.
+    pub async fn last_compliance_check(&self) -> sqlx::Result<Option<CheckMark>> {
+        let row = sqlx::query(
+            "SELECT checked_at, through_seq FROM compliance_checks \
+             ORDER BY checked_at DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(CheckMark {
+                checked_at: row.try_get("checked_at")?,
+                through_seq: row.try_get("through_seq")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a delivered compliance check and marks the pushes it covered, together.
+    pub async fn record_compliance_check(&self, check: &DeliveredCheck) -> sqlx::Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO compliance_checks (checked_at, since, through_seq, merges, deviations) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (checked_at) DO NOTHING",
+        )
+        .bind(check.checked_at)
+        .bind(check.since)
+        .bind(check.through_seq)
+        .bind(check.merges)
+        .bind(check.deviations)
+        .execute(&mut *tx)
+        .await?;
+        for event_id in &check.push_event_ids {
+            sqlx::query("UPDATE guarded_pushes SET checked_at = $1 WHERE event_id = $2")
+                .bind(check.checked_at)
+                .bind(event_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
     }
 
     /// True when the evidence of this merge event is recorded.
@@ -137,6 +182,19 @@ impl Store {
         .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
+}
+
+fn guarded_push_from_row(row: &AnyRow) -> sqlx::Result<GuardedPush> {
+    Ok(GuardedPush {
+        event_id: row.try_get("event_id")?,
+        project_id: row.try_get("project_id")?,
+        project_path: row.try_get("project_path")?,
+        branch: row.try_get("branch")?,
+        before_sha: row.try_get("before_sha")?,
+        after_sha: row.try_get("after_sha")?,
+        username: row.try_get("username")?,
+        pushed_at: row.try_get("pushed_at")?,
+    })
 }
 
 fn evidence_from_row(row: &AnyRow) -> sqlx::Result<EvidenceRow> {

@@ -12,11 +12,13 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite.sql")),
     (2, include_str!("migrations/sqlite_2_quality.sql")),
     (3, include_str!("migrations/sqlite_3_cursors.sql")),
+    (4, include_str!("migrations/sqlite_4_check_marks.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres.sql")),
     (2, include_str!("migrations/postgres_2_quality.sql")),
     (3, include_str!("migrations/postgres_3_cursors.sql")),
+    (4, include_str!("migrations/postgres_4_check_marks.sql")),
 ];
 
 /// Arbitrary constant naming ci-bridge's migration lock among PostgreSQL advisory locks.

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 pub use audit::{ApprovalRow, MergeRequestRow, UserRef};
 pub use builds::{Build, BuildState, Lineage, NewBuild};
 pub use cursors::{audit_job, plan_job, PendingEvent};
-pub use evidence::{EvidenceRow, GuardedPush};
+pub use evidence::{CheckMark, DeliveredCheck, EvidenceRow, GuardedPush};
 pub use ingest::{Ingest, Ingested, NewEvent};
 pub use quality::{BuildResult, QualityRow, QualitySource, Resolution};
 pub use queue::{ClaimedJob, DeadJob, JobKind, NewJob, QueueStats};

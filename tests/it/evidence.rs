@@ -158,8 +158,8 @@ async fn editing_one_evidence_row_makes_audit_verify_fail_at_that_row() {
     assert_eq!(api["broken_at"], 1);
 }
 
-#[tokio::test]
-async fn the_scheduled_check_posts_the_deviations_to_the_configured_webhook() {
+/// Starts a receiver for the scheduled check's messages on loopback.
+async fn check_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
     let sink = received.clone();
     let router = axum::Router::new().route(
@@ -175,12 +175,13 @@ async fn the_scheduled_check_posts_the_deviations_to_the_configured_webhook() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
-
     let extra =
         format!("[compliance]\ninterval = \"300ms\"\nwebhook_url = \"http://{address}/hook\"\n");
-    let app = quality_app("", &extra).await;
-    merge_after(&app, vec![ada()]).await;
-    let message = eventually("a check naming the deviation", WAIT, || async {
+    (extra, received)
+}
+
+async fn deviation_posted(received: &Arc<Mutex<Vec<Value>>>) -> Value {
+    eventually("a check naming the deviation", WAIT, || async {
         let all = received.lock().unwrap().clone();
         all.into_iter().find(|m| {
             m["text"]
@@ -189,8 +190,37 @@ async fn the_scheduled_check_posts_the_deviations_to_the_configured_webhook() {
                 .contains("Approved by author")
         })
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_scheduled_check_posts_the_deviations_to_the_configured_webhook() {
+    let (extra, received) = check_receiver().await;
+    let app = quality_app("", &extra).await;
+    merge_after(&app, vec![ada()]).await;
+    let message = deviation_posted(&received).await;
     assert!(message["deviations"]
         .as_array()
         .is_some_and(|d| !d.is_empty()));
+}
+
+/// A merge whose evidence is committed after a check has started (here: stamped before
+/// the last delivered check) is still in the next check: checks follow the evidence
+/// chain, not the clock.
+#[tokio::test]
+async fn a_merge_recorded_after_a_check_began_is_in_the_next_check() {
+    let (extra, received) = check_receiver().await;
+    let app = quality_app("", &extra).await;
+    let ahead = ci_bridge::store::now_ms() + 60_000;
+    let check = ci_bridge::store::DeliveredCheck {
+        checked_at: ahead,
+        since: ahead - 300,
+        through_seq: Some(0),
+        merges: 0,
+        deviations: 0,
+        push_event_ids: Vec::new(),
+    };
+    app.store.record_compliance_check(&check).await.unwrap();
+    merge_after(&app, vec![ada()]).await;
+    deviation_posted(&received).await;
 }
