@@ -104,7 +104,8 @@ impl Severity {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QualityConfig {
-    /// Post the four-eyes status and the summary note on this project's merge requests.
+    /// Post the four-eyes status and the summary note on this project's merge requests
+    /// (on by default: that is what ci-bridge is deployed for).
     /// Evidence of merges is recorded either way.
     pub merge_request_checks: bool,
     /// SonarQube project key(s) whose analyses belong to this GitLab project.
@@ -130,7 +131,7 @@ pub struct QualityConfig {
 impl Default for QualityConfig {
     fn default() -> Self {
         Self {
-            merge_request_checks: false,
+            merge_request_checks: true,
             sonarqube_project: Vec::new(),
             sonarqube_status: "sonarqube".into(),
             sast_status: "sast".into(),
@@ -280,7 +281,7 @@ webhook_url = "https://chat.example.com/hooks/token-in-url"
 gitlab = "analytics/collector"
 job = "analytics/collector-ci"
 [projects.quality]
-merge_request_checks = true
+merge_request_checks = false
 sonarqube_project = ["collector"]
 sast_fail_at = "medium"
 required_ratings = { new_security_rating = "A" }
@@ -290,7 +291,7 @@ required_ratings = { new_security_rating = "A" }
     fn the_quality_tables_parse_and_their_secrets_never_print() {
         let config = Config::parse(BASE).unwrap();
         let quality = &config.projects[0].quality;
-        assert!(quality.merge_request_checks);
+        assert!(!quality.merge_request_checks);
         assert_eq!(quality.sast_fail_at, Severity::Medium);
         assert_eq!(quality.four_eyes_status, "four-eyes");
         assert_eq!(quality.required_approvals, 2);
@@ -299,6 +300,13 @@ required_ratings = { new_security_rating = "A" }
         let shown = config.to_masked_toml();
         assert!(!shown.contains("sonar-secret-value"), "{shown}");
         assert!(!shown.contains("token-in-url"), "{shown}");
+    }
+
+    #[test]
+    fn merge_request_checks_are_on_unless_turned_off() {
+        let start = BASE.find("[projects.quality]").unwrap();
+        let config = Config::parse(&BASE[..start]).unwrap();
+        assert!(config.projects[0].quality.merge_request_checks);
     }
 
     #[test]

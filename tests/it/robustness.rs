@@ -115,6 +115,16 @@ proptest! {
 async fn mangled_requests_get_clear_4xx_answers_and_never_a_5xx() {
     let app = TestApp::spawn().await;
     app.gitlab.add_project(payloads::PROJECT_ID, PROJECT);
+    // The merge request the valid payload names exists, so its summary note can be kept.
+    let author = ci_bridge_fakes::gitlab::User::new(7, "ada", "Ada Lovelace");
+    app.gitlab.add_merge_request(
+        payloads::PROJECT_ID,
+        5,
+        author,
+        "feature/login",
+        "main",
+        SHA_A,
+    );
     let valid = payloads::merge_request(PROJECT, "update", SHA_A, Some(SHA_B));
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = (any::<usize>(), odd_value(), 0usize..6);
