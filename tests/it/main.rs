@@ -2,6 +2,7 @@
 //! Jenkins (one test binary, so the crate links once).
 
 mod build_flow;
+mod comment_commands;
 mod conformance;
 mod conformance_quality;
 mod evidence;

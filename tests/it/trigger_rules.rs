@@ -12,7 +12,7 @@ use crate::{
     support::{eventually, Options, TestApp, JOB, JOB_PARAMS, PROJECT, WAIT},
 };
 
-fn with_rules(rules: &str, extra_project_keys: &str) -> Options {
+pub fn with_rules(rules: &str, extra_project_keys: &str) -> Options {
     Options {
         projects: Some(format!(
             "[[projects]]\ngitlab = \"{PROJECT}\"\njob = \"{JOB}\"\n{extra_project_keys}\n[projects.triggers]\n{rules}\n"
@@ -21,14 +21,14 @@ fn with_rules(rules: &str, extra_project_keys: &str) -> Options {
     }
 }
 
-async fn spawn(options: Options) -> TestApp {
+pub async fn spawn(options: Options) -> TestApp {
     let app = TestApp::spawn_with(options).await;
     app.gitlab.add_project(PROJECT_ID, PROJECT);
     app
 }
 
 /// Posts a webhook and returns the decisions recorded for it.
-async fn decisions(app: &TestApp, event: &str, body: &str) -> Vec<Value> {
+pub async fn decisions(app: &TestApp, event: &str, body: &str) -> Vec<Value> {
     let response = app.post_gitlab(event, body, &[]).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED, "{body}");
     let id = response.json::<Value>().await.unwrap()["event_id"]
@@ -50,14 +50,14 @@ async fn decisions(app: &TestApp, event: &str, body: &str) -> Vec<Value> {
     .await
 }
 
-fn kinds(decisions: &[Value]) -> Vec<String> {
+pub fn kinds(decisions: &[Value]) -> Vec<String> {
     decisions
         .iter()
         .map(|d| d["decision"].as_str().unwrap_or("").to_owned())
         .collect()
 }
 
-fn reason(decisions: &[Value]) -> String {
+pub fn reason(decisions: &[Value]) -> String {
     decisions
         .iter()
         .filter_map(|d| d["reason"].as_str())
@@ -290,103 +290,6 @@ async fn closing_a_merge_request_cancels_its_queued_build() {
     assert!(kinds(&closed).contains(&"cancel".to_owned()), "{closed:?}");
     let last = status_becomes(&app, SHA_A, "jenkins", "canceled").await;
     assert_eq!(last.description.as_deref(), Some("merge request closed"));
-}
-
-#[tokio::test]
-async fn a_retest_comment_rebuilds_the_merge_request_head() {
-    let app = spawn(Options::default()).await;
-    decisions(
-        &app,
-        "Merge Request Hook",
-        &payloads::merge_request(PROJECT, "open", SHA_A, None),
-    )
-    .await;
-    eventually("the first result", WAIT, || async {
-        app.gitlab
-            .statuses(PROJECT_ID, SHA_A)
-            .iter()
-            .any(|s| s.state == "success")
-            .then_some(())
-    })
-    .await;
-    let retest = decisions(
-        &app,
-        "Note Hook",
-        &payloads::mr_comment(PROJECT, SHA_A, "grace", "/retest"),
-    )
-    .await;
-    assert_eq!(kinds(&retest), ["build"], "{retest:?}");
-    eventually("a second build", WAIT, || async {
-        (app.jenkins.builds().len() == 2).then_some(())
-    })
-    .await;
-    let second = &app.jenkins.triggers()[1];
-    assert_eq!(second.params["gitlabAfter"], SHA_A);
-    assert_eq!(second.params["gitlabMergeRequestIid"], "5");
-}
-
-#[tokio::test]
-async fn comments_that_are_not_commands_or_come_from_ci_bridge_or_untrusted_users_build_nothing() {
-    let app = spawn(with_rules("trusted_users = [\"grace\"]", "")).await;
-    let cases = [
-        ("ada", "/retest", "not in triggers.trusted_users"),
-        ("grace", "please /retest this", "not a command"),
-        ("grace", "/retest\n<!-- ci-bridge:summary -->", "own note"),
-    ];
-    for (user, note, expected) in cases {
-        let skipped = decisions(
-            &app,
-            "Note Hook",
-            &payloads::mr_comment(PROJECT, SHA_A, user, note),
-        )
-        .await;
-        assert!(reason(&skipped).contains(expected), "{note}: {skipped:?}");
-    }
-    assert!(app.jenkins.triggers().is_empty());
-}
-
-#[tokio::test]
-async fn retest_with_a_job_name_rebuilds_only_that_job() {
-    let jobs = "[[projects.jobs]]\njob = \"analytics/collector-sast\"\nstatus_name = \"sast\"\n";
-    let options = Options {
-        projects: Some(format!(
-            "[[projects]]\ngitlab = \"{PROJECT}\"\njob = \"{JOB}\"\n{jobs}"
-        )),
-        ..Options::default()
-    };
-    let app = spawn(options).await;
-    app.jenkins.add_job("analytics/collector-sast", JOB_PARAMS);
-    let opened = decisions(
-        &app,
-        "Merge Request Hook",
-        &payloads::merge_request(PROJECT, "open", SHA_A, None),
-    )
-    .await;
-    assert_eq!(kinds(&opened), ["build", "build"], "each job its own build");
-    let statuses = eventually("two results", WAIT, || async {
-        let statuses = app.gitlab.statuses(PROJECT_ID, SHA_A);
-        let built = statuses
-            .iter()
-            .filter(|s| s.name != "four-eyes" && s.state == "success");
-        (built.count() == 2).then_some(statuses)
-    })
-    .await;
-    let mut names: Vec<_> = statuses
-        .iter()
-        .map(|s| s.name.clone())
-        .filter(|name| name != "four-eyes")
-        .collect();
-    names.sort();
-    assert_eq!(names, ["jenkins", "sast"]);
-
-    let retest = decisions(
-        &app,
-        "Note Hook",
-        &payloads::mr_comment(PROJECT, SHA_A, "grace", "/retest sast"),
-    )
-    .await;
-    assert_eq!(kinds(&retest), ["build"]);
-    assert_eq!(retest[0]["status_name"], "sast");
 }
 
 #[tokio::test]
