@@ -23,7 +23,11 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<serde_json
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "unavailable", "error": "database_unavailable" })),
+            Json(serde_json::json!({
+                "status": "unavailable",
+                "error": "database_unavailable",
+                "message": "the database did not answer a query within 2 s",
+            })),
         )
     }
 }
