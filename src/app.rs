@@ -40,7 +40,7 @@ impl Application {
         });
         let state = AppState {
             verifiers: Arc::new(Verifiers::new(&config)),
-            ingest: Ingest::start(store.clone()),
+            ingest: Ingest::start(store.clone())?,
             config,
             store,
             metrics,

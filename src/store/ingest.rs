@@ -1,10 +1,11 @@
 //! Group commit for received events: requests that arrive together are written in one
 //! transaction, and each is answered once that transaction is on disk.
 //!
-//! A webhook handler sends its event to the single writer task and awaits the outcome. The
+//! A webhook handler sends its event to the single writer and awaits the outcome. The
 //! writer takes whatever has queued up while the previous commit was running, up to
 //! [`MAX_BATCH`], so under load one fsync covers many requests and with a single caller
-//! there is no added wait.
+//! there is no added wait. On SQLite the writer is an OS thread with a connection of its
+//! own ([`sqlite_writer`]); on PostgreSQL it is a task writing through the pool.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,9 @@ use bytes::Bytes;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{queue::NewJob, Store};
+use super::{queue::NewJob, Backend, Store};
+
+mod sqlite_writer;
 
 /// Most events in one transaction. Bounds the statement size (7 parameters an event, far
 /// below SQLite's and PostgreSQL's limits) and the latency a batch adds to its last member.
@@ -52,12 +55,18 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer task on `store`.
-    pub fn start(store: Store) -> Self {
+    /// Starts the writer on `store`: a thread of its own for an SQLite file, a task on the
+    /// pool otherwise (PostgreSQL, or an in-memory SQLite database only the pool can see).
+    pub fn start(store: Store) -> anyhow::Result<Self> {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let pending = store.ingest_counter();
-        tokio::spawn(writer(store, receiver));
-        Self { sender, pending }
+        match sqlite_file(&store) {
+            Some(path) => sqlite_writer::spawn(&path, store, receiver)?,
+            None => {
+                tokio::spawn(writer(store, receiver));
+            }
+        }
+        Ok(Self { sender, pending })
     }
 
     /// Records one event; returns once it is committed (or was already there).
@@ -79,6 +88,19 @@ impl Ingest {
             .await
             .map_err(|_| "event writer has stopped".to_owned())?
     }
+}
+
+/// The database file behind an SQLite store; `None` for PostgreSQL or an in-memory database.
+fn sqlite_file(store: &Store) -> Option<std::path::PathBuf> {
+    if store.backend() != Backend::Sqlite {
+        return None;
+    }
+    let url = super::sqlite_url(store.url.expose());
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 async fn writer(store: Store, mut receiver: mpsc::Receiver<(NewEvent, Reply)>) {
