@@ -243,6 +243,8 @@ pub async fn record_merge(
         },
         "sources": { "approvals_api": approvals_from_api, "commits_api": commits_from_api },
         "mr_created_at": attrs["created_at"],
+        // GitLab's time of the merge event; `merged_at` is when ci-bridge recorded it.
+        "merge_event_at": attrs["updated_at"],
         "merged_at": merged_at,
     });
     append(
