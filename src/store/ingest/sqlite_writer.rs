@@ -58,11 +58,26 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_millis(u64::from(
-        SQLITE_BUSY_TIMEOUT_MS,
-    )))?;
+    conn.busy_handler(Some(wait_for_write_lock))?;
     conn.set_prepared_statement_cache_capacity(8);
     Ok(conn)
+}
+
+/// Pause between two attempts at SQLite's write lock while a worker's transaction holds it,
+/// in µs. SQLite's own busy handler sleeps 1, 2, 5, 10 ms and more between attempts, which
+/// would hold every webhook of the batch well past the moment the lock is free; worker
+/// transactions last about a millisecond, so looking every 100 µs costs little.
+const LOCK_RETRY_PAUSE_US: u64 = 100;
+
+/// SQLite's busy handler for the writer: `true` to try again. Gives up after the store's
+/// busy timeout, as the pool's connections do.
+fn wait_for_write_lock(attempts: i32) -> bool {
+    let waited_us = u64::try_from(attempts).unwrap_or(0) * LOCK_RETRY_PAUSE_US;
+    if waited_us >= u64::from(SQLITE_BUSY_TIMEOUT_MS) * 1_000 {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_micros(LOCK_RETRY_PAUSE_US));
+    true
 }
 
 fn run(mut conn: Connection, store: Store, mut receiver: mpsc::Receiver<(NewEvent, Reply)>) {
