@@ -2,7 +2,7 @@
 
 use axum::{
     body::Body,
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -21,6 +21,13 @@ use crate::{
     store::{now_ms, plan_job, Ingested, NewEvent},
 };
 
+/// The body of a 202 or 200 answer.
+#[derive(serde::Serialize)]
+pub struct Answer {
+    status: &'static str,
+    event_id: String,
+}
+
 /// A recorded delivery: new, or the same as one recorded before.
 struct Recorded {
     duplicate: bool,
@@ -30,10 +37,11 @@ struct Recorded {
 
 pub async fn receive(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    match handle(&app, &headers, body).await {
+    request: Request,
+) -> Result<(StatusCode, Json<Answer>), ApiError> {
+    // The request taken whole, so its headers are moved out rather than copied.
+    let (parts, body) = request.into_parts();
+    match handle(&app, &parts.headers, body).await {
         Ok(recorded) => {
             let (status, label) = if recorded.duplicate {
                 (StatusCode::OK, "duplicate")
@@ -41,7 +49,10 @@ pub async fn receive(
                 (StatusCode::ACCEPTED, "accepted")
             };
             app.metrics.webhook("gitlab", recorded.kind.as_str(), label);
-            let body = serde_json::json!({ "status": label, "event_id": recorded.event_id });
+            let body = Answer {
+                status: label,
+                event_id: recorded.event_id,
+            };
             Ok((status, Json(body)))
         }
         Err(error) => {
@@ -145,7 +156,9 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recor
         Ingested::Stored(id) => (false, id),
         Ingested::Duplicate(id) => (true, id),
     };
-    tracing::info!(
+    // Debug, not info: every accepted event gets its info line when it is planned (with
+    // the decision); one more per request would cost a write to the log on the ack path.
+    tracing::debug!(
         event = %event_id, project = %project.gitlab, kind = kind.as_str(), duplicate,
         "gitlab webhook recorded"
     );
