@@ -76,7 +76,14 @@ enum Command {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the evidence chain; exits non-zero naming the first broken record.
-    Verify(ConfigArg),
+    Verify {
+        /// A chain head kept from a compliance check or report, `SEQ:HASH`; the chain must
+        /// still hold that record with that hash (repeatable).
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 /// Runs the command; the error, if any, is printed by `main`.
@@ -113,10 +120,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::demo::run(&listen, &database).await
         }
         Command::Audit {
-            command: AuditCommand::Verify(arg),
+            command: AuditCommand::Verify { anchors, config },
         } => {
-            let config = load(&arg)?;
-            crate::audit::cli::verify(&config).await
+            let config = load(&config)?;
+            crate::audit::cli::verify(&config, &anchors).await
         }
         Command::Report {
             since,

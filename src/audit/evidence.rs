@@ -333,21 +333,27 @@ pub fn verify(rows: &[EvidenceRow]) -> Result<usize, Broken> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn chain(n: i64) -> Vec<EvidenceRow> {
+    pub fn chain(n: i64) -> Vec<EvidenceRow> {
+        chain_of("a/b", n)
+    }
+
+    /// A valid chain of `n` records of `project`.
+    pub fn chain_of(project: &str, n: i64) -> Vec<EvidenceRow> {
         let mut prev = GENESIS.to_owned();
         (1..=n)
             .map(|seq| {
-                let record = json!({"event_id": format!("e{seq}"), "project": "a/b", "mr_iid": seq,
+                let record =
+                    json!({"event_id": format!("e{seq}"), "project": project, "mr_iid": seq,
                     "merged_at": seq, "merge_commit_sha": null})
-                .to_string();
+                    .to_string();
                 let hash = chain_hash(&prev, &record);
                 let row = EvidenceRow {
                     seq,
                     event_id: format!("e{seq}"),
-                    project_path: "a/b".into(),
+                    project_path: project.into(),
                     mr_iid: seq,
                     merge_commit_sha: None,
                     merged_at: seq,

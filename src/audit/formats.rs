@@ -3,7 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::report::{rfc3339, Deviation, Report};
+use super::{
+    chain::ChainState,
+    report::{rfc3339, Deviation, Report},
+};
 
 /// Output formats of `ci-bridge report` and `GET /api/v1/compliance/report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,14 +82,36 @@ fn md(text: &str) -> String {
     text.replace(['\n', '\r'], " ").replace('|', "\\|")
 }
 
+/// The chain's line in the Markdown report: a broken chain first and loudly.
+fn chain_line(chain: &ChainState) -> String {
+    if chain.intact {
+        format!(
+            "Evidence chain intact ({} record(s)); head `{}` — keep it to check later \
+             with `ci-bridge audit verify --anchor`.",
+            chain.records,
+            chain
+                .head
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string)
+        )
+    } else {
+        format!(
+            "> **Warning: {}.** The merges below may not be what was recorded.",
+            chain.summary()
+        )
+    }
+}
+
 fn markdown(report: &Report) -> String {
     let mut out = vec![
         "# ci-bridge compliance report".to_owned(),
         String::new(),
         format!(
-            "Generated {} · period: last {}",
-            report.generated_at, report.since
+            "Generated {} · period: {}",
+            report.generated_at, report.period
         ),
+        String::new(),
+        chain_line(&report.chain),
         String::new(),
         format!(
             "**{} merge(s), {} deviation(s).** Evidence records are hash-chained; \
@@ -220,20 +245,30 @@ fn csv(report: &Report) -> String {
 pub fn webhook_message(report: &Report) -> Value {
     let deviations = report.deviations();
     let mut text = format!(
-        "ci-bridge compliance check ({}): {} merge(s), {} deviation(s) in the last {}",
+        "ci-bridge compliance check ({}): {} merge(s), {} deviation(s) in {}",
         report.generated_at,
         report.merges.len(),
         deviations.len(),
-        report.since
+        report.period
     );
     for d in deviations.iter().take(50) {
         text.push_str(&format!("\n• {} — {}: {}", d.title, place(d), d.detail));
     }
+    if deviations.len() > 50 {
+        text.push_str(&format!(
+            "\n… and {} more: `ci-bridge report` lists them all",
+            deviations.len() - 50
+        ));
+    }
+    // The head leaves the database with the message: kept there, it lets
+    // `audit verify --anchor` notice a later rewrite or removal.
+    text.push_str(&format!("\n{}", report.chain.summary()));
     json!({
         "text": text,
         "generated_at": report.generated_at,
         "since": report.since,
         "merges": report.merges.len(),
         "deviations": deviations,
+        "chain": report.chain,
     })
 }

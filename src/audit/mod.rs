@@ -8,6 +8,7 @@
 //! - [`evidence`] is the hash chain, [`report`] the deviations, [`schedule`] the daily or
 //!   weekly check that posts them.
 
+pub mod chain;
 pub mod cli;
 pub mod evidence;
 pub mod formats;

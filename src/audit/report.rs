@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::chain::{self, ChainState};
 use crate::store::{now_ms, EvidenceRow, GuardedPush, Store};
 
 /// One deviation from the rules.
@@ -29,7 +30,13 @@ pub struct MergeEntry {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub generated_at: String,
+    /// What the report covers, as asked (`7d`).
     pub since: String,
+    /// The same, for a sentence: "the last 7d".
+    pub period: String,
+    /// The evidence chain as checked when the report was made; a broken chain means the
+    /// merges below may not be what was recorded.
+    pub chain: ChainState,
     pub merges: Vec<MergeEntry>,
     /// Pushes to guarded branches that no recorded merge explains.
     pub unexplained_pushes: Vec<Deviation>,
@@ -71,7 +78,8 @@ pub async fn build(store: &Store, window_ms: i64, since_text: &str) -> sqlx::Res
     let since = now_ms() - window_ms;
     let rows = store.evidence(Some(since)).await?;
     let pushes = store.guarded_pushes_since(since).await?;
-    assemble(store, rows, &pushes, since_text).await
+    let period = format!("the last {since_text}");
+    assemble(store, rows, &pushes, since_text, &period).await
 }
 
 /// Builds the report of these evidence records and guarded pushes; `since_text` says
@@ -81,6 +89,7 @@ pub async fn assemble(
     rows: Vec<EvidenceRow>,
     pushes: &[GuardedPush],
     since_text: &str,
+    period: &str,
 ) -> sqlx::Result<Report> {
     let mut merges = Vec::new();
     for row in rows {
@@ -119,6 +128,8 @@ pub async fn assemble(
     Ok(Report {
         generated_at: rfc3339(now_ms()),
         since: since_text.to_owned(),
+        period: period.to_owned(),
+        chain: chain::check(store, &[]).await?,
         merges,
         unexplained_pushes,
         deviation_count,

@@ -38,17 +38,27 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
     };
     let now = now_ms();
     let scope = scope(&services.store, now, period).await?;
-    let window = Duration::from_secs(((now - scope.since).max(1) as u64).div_ceil(1000));
-    let label = humantime::format_duration(window).to_string();
+    let (label, period) = if scope.since == 0 {
+        (
+            "all".to_owned(),
+            "all recorded so far (first check)".to_owned(),
+        )
+    } else {
+        let window = Duration::from_secs(((now - scope.since).max(1) as u64).div_ceil(1000));
+        let label = humantime::format_duration(window).to_string();
+        let period = format!("the last {label}");
+        (label, period)
+    };
     let store = &services.store;
-    let report = report::assemble(store, scope.evidence, &scope.pushes, &label).await?;
+    let report = report::assemble(store, scope.evidence, &scope.pushes, &label, &period).await?;
     match post(url.expose(), &formats::webhook_message(&report)).await {
         Ok(()) => {
             let (merges, deviations) = (report.merges.len(), report.deviation_count);
             let delivered = DeliveredCheck {
                 checked_at: now,
                 since: scope.since,
-                through_seq: scope.through_seq,
+                through_seq: scope.head.as_ref().map(|(seq, _)| *seq),
+                through_hash: scope.head.as_ref().map(|(_, hash)| hash.clone()),
                 merges: merges as i64,
                 deviations: deviations as i64,
                 push_event_ids: scope.pushes.into_iter().map(|p| p.event_id).collect(),
@@ -65,14 +75,16 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
 }
 
 /// What one check covers. Evidence is taken by its sequence number after the last record
-/// a delivered check covered, so a merge committed while a check was running is in the
-/// next one. Guarded pushes are taken until no delivered check has covered them, once
-/// they are [`PUSH_GRACE`] old: a merge's push hook often arrives before its merge
-/// hook, and the push is not a deviation once the merge is recorded.
+/// a delivered check covered (all of it for the first check), so a merge committed while
+/// a check was running is in the next one. Guarded pushes are taken until a delivered
+/// check has covered them, once they are [`PUSH_GRACE`] old: a merge's push hook often
+/// arrives before its merge hook, and the push is not a deviation once the merge is
+/// recorded.
 struct Scope {
     since: i64,
     evidence: Vec<EvidenceRow>,
-    through_seq: Option<i64>,
+    /// The chain head after this check: the last record covered, with its hash.
+    head: Option<(i64, String)>,
     pushes: Vec<GuardedPush>,
 }
 
@@ -81,23 +93,29 @@ const PUSH_GRACE: Duration = Duration::from_secs(5 * 60);
 
 async fn scope(store: &Store, now: i64, period: Duration) -> sqlx::Result<Scope> {
     let last = store.last_compliance_check().await?;
-    let since = last.map_or(now - period.as_millis() as i64, |mark| mark.checked_at);
-    let evidence = match last.and_then(|mark| mark.through_seq) {
-        Some(seq) => store.evidence_after(seq).await?,
-        None => store.evidence(Some(since)).await?,
+    let previous_head = last
+        .as_ref()
+        .and_then(|mark| Some((mark.through_seq?, mark.through_hash.clone()?)));
+    let (since, evidence) = match (&last, &previous_head) {
+        (None, _) => (0, store.evidence_after(0).await?),
+        (Some(mark), Some((seq, _))) => (mark.checked_at, store.evidence_after(*seq).await?),
+        // A check from before checks kept the chain head: by time, as it was then.
+        (Some(mark), None) => (
+            mark.checked_at,
+            store.evidence(Some(mark.checked_at)).await?,
+        ),
     };
-    let through_seq = evidence
+    let head = evidence
         .last()
-        .map(|row| row.seq)
-        .or(last.and_then(|mark| mark.through_seq));
+        .map(|row| (row.seq, row.hash.clone()))
+        .or(previous_head);
     let grace = PUSH_GRACE.min(period).as_millis() as i64;
-    let pushes = store
-        .unchecked_guarded_pushes(since - grace, now - grace)
-        .await?;
+    let from = if since == 0 { 0 } else { since - grace };
+    let pushes = store.unchecked_guarded_pushes(from, now - grace).await?;
     Ok(Scope {
         since,
         evidence,
-        through_seq,
+        head,
         pushes,
     })
 }

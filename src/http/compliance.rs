@@ -16,7 +16,11 @@ use super::{
     error::{ApiError, JsonPath},
     AppState,
 };
-use crate::audit::{self, evidence, formats, report};
+use crate::audit::{
+    self,
+    chain::{self, ChainState},
+    formats, report,
+};
 
 /// `GET /api/v1/compliance/report?since=7d&format=json|markdown|csv`.
 pub async fn report(
@@ -37,20 +41,21 @@ pub async fn report(
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
-/// `GET /api/v1/compliance/verify`: the evidence chain, checked as `audit verify` does.
+/// `GET /api/v1/compliance/verify?anchor=SEQ:HASH`: the evidence chain, checked as
+/// `audit verify` does, against the given head and every head a delivered check kept.
 pub async fn verify(
     State(app): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<ChainState>, ApiError> {
     authorize(&app, &headers)?;
-    let rows = app.store.evidence(None).await?;
-    Ok(Json(match evidence::verify(&rows) {
-        Ok(count) => serde_json::json!({ "intact": true, "records": count }),
-        Err(broken) => serde_json::json!({
-            "intact": false, "records": rows.len(),
-            "broken_at": broken.seq, "reason": broken.reason,
-        }),
-    }))
+    let anchors =
+        match query.get("anchor") {
+            Some(text) => vec![chain::Head::parse(text)
+                .map_err(|e| ApiError::bad_request("invalid_parameter", e))?],
+            None => Vec::new(),
+        };
+    Ok(Json(chain::check(&app.store, &anchors).await?))
 }
 
 /// `POST /api/v1/compliance/merge-requests/{project_id}/{iid}/refresh`: re-reads the

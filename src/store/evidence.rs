@@ -33,12 +33,13 @@ pub struct EvidenceRow {
 }
 
 /// What the last delivered compliance check covered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckMark {
     pub checked_at: i64,
     /// The last evidence record it covered (none before any evidence, or from before
     /// checks kept it).
     pub through_seq: Option<i64>,
+    pub through_hash: Option<String>,
 }
 
 /// A compliance check that reached its webhook.
@@ -47,6 +48,8 @@ pub struct DeliveredCheck {
     pub checked_at: i64,
     pub since: i64,
     pub through_seq: Option<i64>,
+    /// The hash of record `through_seq`.
+    pub through_hash: Option<String>,
     pub merges: i64,
     pub deviations: i64,
     /// The guarded pushes it looked at; later checks skip them.
@@ -121,7 +124,7 @@ impl Store {
     /// What the last delivered compliance check covered.
     pub async fn last_compliance_check(&self) -> sqlx::Result<Option<CheckMark>> {
         let row = sqlx::query(
-            "SELECT checked_at, through_seq FROM compliance_checks \
+            "SELECT checked_at, through_seq, through_hash FROM compliance_checks \
              ORDER BY checked_at DESC LIMIT 1",
         )
         .fetch_optional(self.pool())
@@ -130,21 +133,36 @@ impl Store {
             Ok(CheckMark {
                 checked_at: row.try_get("checked_at")?,
                 through_seq: row.try_get("through_seq")?,
+                through_hash: row.try_get("through_hash")?,
             })
         })
         .transpose()
+    }
+
+    /// The chain heads delivered checks saw, `(seq, hash)`, newest first.
+    pub async fn delivered_heads(&self) -> sqlx::Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT through_seq, through_hash FROM compliance_checks \
+             WHERE through_seq > 0 AND through_hash IS NOT NULL ORDER BY through_seq DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("through_seq")?, row.try_get("through_hash")?)))
+            .collect()
     }
 
     /// Records a delivered compliance check and marks the pushes it covered, together.
     pub async fn record_compliance_check(&self, check: &DeliveredCheck) -> sqlx::Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO compliance_checks (checked_at, since, through_seq, merges, deviations) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (checked_at) DO NOTHING",
+            "INSERT INTO compliance_checks (checked_at, since, through_seq, through_hash, merges, \
+             deviations) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (checked_at) DO NOTHING",
         )
         .bind(check.checked_at)
         .bind(check.since)
         .bind(check.through_seq)
+        .bind(check.through_hash.as_deref())
         .bind(check.merges)
         .bind(check.deviations)
         .execute(&mut *tx)

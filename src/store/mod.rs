@@ -81,10 +81,20 @@ pub struct Store {
 impl Store {
     /// Connects, creating an SQLite file on first start, and runs the migrations.
     pub async fn connect(url: &Secret, max_connections: u32) -> anyhow::Result<Self> {
+        Self::open(url, max_connections, true).await
+    }
+
+    /// Connects to a database that must exist already (an SQLite file is never created),
+    /// for the commands that read the audit trail.
+    pub async fn connect_existing(url: &Secret) -> anyhow::Result<Self> {
+        Self::open(url, 2, false).await
+    }
+
+    async fn open(url: &Secret, max_connections: u32, create: bool) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let raw = url.expose();
         let (backend, connect_url) = if raw.starts_with("sqlite:") {
-            (Backend::Sqlite, sqlite_url(raw))
+            (Backend::Sqlite, sqlite_url_with_mode(raw, create))
         } else {
             (Backend::Postgres, raw.to_owned())
         };
@@ -241,13 +251,20 @@ pub(crate) fn is_storable_key(id: &str) -> bool {
 }
 
 /// `sqlite://path` with `mode=rwc`, so the file is created on first start.
+/// The SQLite URL that creates the file if need be.
 fn sqlite_url(raw: &str) -> String {
+    sqlite_url_with_mode(raw, true)
+}
+
+/// The SQLite URL with its open mode: `rwc` creates the file, `rw` needs it.
+fn sqlite_url_with_mode(raw: &str, create: bool) -> String {
+    let mode = if create { "rwc" } else { "rw" };
     if raw.contains("mode=") || raw.contains(":memory:") {
         raw.to_owned()
     } else if raw.contains('?') {
-        format!("{raw}&mode=rwc")
+        format!("{raw}&mode={mode}")
     } else {
-        format!("{raw}?mode=rwc")
+        format!("{raw}?mode={mode}")
     }
 }
 

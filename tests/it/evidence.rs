@@ -216,6 +216,7 @@ async fn a_merge_recorded_after_a_check_began_is_in_the_next_check() {
         checked_at: ahead,
         since: ahead - 300,
         through_seq: Some(0),
+        through_hash: Some(ci_bridge::audit::evidence::GENESIS.to_owned()),
         merges: 0,
         deviations: 0,
         push_event_ids: Vec::new(),
@@ -223,4 +224,74 @@ async fn a_merge_recorded_after_a_check_began_is_in_the_next_check() {
     app.store.record_compliance_check(&check).await.unwrap();
     merge_after(&app, vec![ada()]).await;
     deviation_posted(&received).await;
+}
+
+/// Runs `ci-bridge audit verify` on `config_text` with `args`.
+fn audit_verify(config_text: &str, args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ci-bridge.toml");
+    std::fs::write(&config, config_text).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_ci-bridge"))
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The newest records removed after a check delivered them, or with them the checks'
+/// own rows: the head the check kept, or the anchor taken from its message, names it.
+#[tokio::test]
+async fn removing_the_newest_evidence_is_caught_by_the_heads_that_left_the_database() {
+    let (extra, received) = check_receiver().await;
+    let mut app = quality_app("", &extra).await;
+    merge_after(&app, vec![ada()]).await;
+    let message = deviation_posted(&received).await;
+    let head = &message["chain"]["head"];
+    assert_eq!(head["seq"], 1, "{message}");
+    let anchor = format!("1:{}", head["hash"].as_str().unwrap());
+    assert!(message["text"].as_str().unwrap().contains(&anchor));
+
+    let pool = sqlx::AnyPool::connect(&database_url(&app)).await.unwrap();
+    eventually("the delivered check kept", WAIT, || async {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM compliance_checks WHERE through_seq = 1")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (sqlx::Row::try_get::<i64, _>(&row, "n").ok()? > 0).then_some(())
+    })
+    .await;
+    // Stop the checks first: the next one would otherwise record the shortened chain.
+    app.stop().await;
+    let config_text = app.config_text.clone();
+    sqlx::query("DELETE FROM evidence WHERE seq = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let kept = audit_verify(&config_text, &[]);
+    assert!(!kept.status.success(), "{kept:?}");
+    let stderr = String::from_utf8_lossy(&kept.stderr);
+    assert!(stderr.contains("removed from the end"), "{stderr}");
+
+    sqlx::query("DELETE FROM compliance_checks")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let alone = audit_verify(&config_text, &[]);
+    assert!(alone.status.success(), "nothing left to compare with");
+    let anchored = audit_verify(&config_text, &["--anchor", &anchor]);
+    assert!(!anchored.status.success(), "{anchored:?}");
+    assert!(String::from_utf8_lossy(&anchored.stderr).contains("broken at record 1"));
+}
+
+#[tokio::test]
+async fn audit_verify_on_a_mistyped_database_path_fails_and_creates_nothing() {
+    let app = quality_app("", "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", missing.display());
+    let config_text = app.config_text.replace(&database_url(&app), &url);
+    let output = audit_verify(&config_text, &[]);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(!missing.exists());
 }
