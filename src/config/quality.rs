@@ -145,6 +145,25 @@ impl Default for QualityConfig {
     }
 }
 
+/// SonarQube's rating metrics, classic and MQR mode; each also exists for new code with
+/// the `new_` prefix.
+pub const RATING_METRICS: [&str; 8] = [
+    "security_rating",
+    "security_review_rating",
+    "reliability_rating",
+    "maintainability_rating",
+    "sqale_rating",
+    "software_quality_security_rating",
+    "software_quality_reliability_rating",
+    "software_quality_maintainability_rating",
+];
+
+/// True for a key of [`RATING_METRICS`], with or without `new_`.
+pub fn is_rating_metric(metric: &str) -> bool {
+    let overall = metric.strip_prefix("new_").unwrap_or(metric);
+    RATING_METRICS.contains(&overall)
+}
+
 /// `A`..`E` → 1..5.
 pub fn rating_value(letter: &str) -> Option<u8> {
     match letter.trim().to_ascii_uppercase().as_str() {
@@ -172,6 +191,15 @@ pub fn validate_project(key: &str, quality: &QualityConfig) -> Result<(), Config
         }
     }
     for (metric, letter) in &quality.required_ratings {
+        if !is_rating_metric(metric) {
+            return Err(invalid(
+                format!("{key}.quality.required_ratings.{metric}"),
+                format!(
+                    "is not a SonarQube rating metric (one of {}, each also with new_)",
+                    RATING_METRICS.join(", ")
+                ),
+            ));
+        }
         if rating_value(letter).is_none() {
             return Err(invalid(
                 format!("{key}.quality.required_ratings.{metric}"),
@@ -307,6 +335,22 @@ required_ratings = { new_security_rating = "A" }
         let start = BASE.find("[projects.quality]").unwrap();
         let config = Config::parse(&BASE[..start]).unwrap();
         assert!(config.projects[0].quality.merge_request_checks);
+    }
+
+    #[test]
+    fn a_misspelled_rating_metric_is_named() {
+        let bad = BASE.replace("new_security_rating", "new_security_ratin");
+        let error = Config::parse(&bad).unwrap_err().to_string();
+        assert!(
+            error.contains("required_ratings.new_security_ratin"),
+            "{error}"
+        );
+        assert!(error.contains("not a SonarQube rating metric"), "{error}");
+        let good = BASE.replace(
+            "new_security_rating",
+            "new_software_quality_security_rating",
+        );
+        Config::parse(&good).unwrap();
     }
 
     #[test]
