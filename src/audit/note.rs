@@ -226,7 +226,10 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
         store.complete(job).await?;
         return Ok(Outcome::Done);
     };
-    if !project.quality.merge_request_checks {
+    let finished = matches!(mr.state.as_deref(), Some("merged" | "closed"));
+    // A merge request first seen merged or closed gets no note: nobody reads it there;
+    // one that has a note keeps it up to date (the last pipeline result, say).
+    if !project.quality.merge_request_checks || (finished && mr.note_id.is_none()) {
         store.complete(job).await?;
         return Ok(Outcome::Done);
     }

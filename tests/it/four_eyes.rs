@@ -182,3 +182,31 @@ async fn the_summary_note_is_posted_once_and_edited_in_place() {
         assert!(!line.trim_start().starts_with('/'), "{line}");
     }
 }
+
+/// A merge request ci-bridge first hears of when it is merged gets its evidence, but no
+/// summary note: nobody reads a note there any more.
+#[tokio::test]
+async fn a_merge_request_first_seen_merged_gets_evidence_and_no_note() {
+    let app = quality_app("", "").await;
+    app.gitlab
+        .add_merge_request(PROJECT_ID, IID, ada(), "feature/login", "main", SHA_A);
+    app.gitlab.set_approvals(PROJECT_ID, IID, vec![bob()]);
+    let merge = mr_event("merge", SHA_A, &bob());
+    assert_eq!(
+        app.post_gitlab("Merge Request Hook", &merge, &[])
+            .await
+            .status(),
+        202
+    );
+    eventually("the evidence record", WAIT, || async {
+        let rows = app.store.evidence(None).await.ok()?;
+        (!rows.is_empty()).then_some(())
+    })
+    .await;
+    eventually("every job of the merge done", WAIT, || async {
+        let stats = app.store.queue_stats().await.ok()?;
+        (stats.ready == 0 && stats.waiting == 0).then_some(())
+    })
+    .await;
+    assert!(app.gitlab.notes(PROJECT_ID, IID).is_empty());
+}
