@@ -331,15 +331,17 @@ pub fn routing(body: &[u8]) -> Result<Routing, PayloadError> {
         .project
         .and_then(|p| p.path_with_namespace)
         .map(|p| p.into_owned());
-    let project_path = from_project.or_else(|| {
-        let homepage = envelope.repository?.homepage?;
-        let url = url::Url::parse(&homepage).ok()?;
-        Some(url.path().trim_matches('/').to_owned()).filter(|p| !p.is_empty())
-    });
     Ok(Routing {
-        project_path,
+        project_path: from_project.or_else(|| path_of_homepage(envelope.repository)),
         object_kind: envelope.object_kind.map(|k| k.into_owned()),
     })
+}
+
+/// The project path of `repository.homepage`, for payloads without `project`.
+fn path_of_homepage(repository: Option<EnvelopeRepository<'_>>) -> Option<String> {
+    let homepage = repository?.homepage?;
+    let url = url::Url::parse(&homepage).ok()?;
+    Some(url.path().trim_matches('/').to_owned()).filter(|p| !p.is_empty())
 }
 
 /// A delivery parsed into the shape ci-bridge acts on.
@@ -367,29 +369,10 @@ impl GitLabEvent {
         let json = |e: serde_json::Error| PayloadError::Invalid(format!("payload: {e}"));
         Ok(match kind {
             EventKind::Push | EventKind::TagPush => {
-                let push: PushEvent = serde_json::from_slice(body).map_err(json)?;
-                check_sha("after", &push.after)?;
-                check_sha("before", &push.before)?;
-                if push.project_id().is_none() {
-                    return Err(PayloadError::Missing("project.id"));
-                }
-                if kind == EventKind::Push {
-                    GitLabEvent::Push(Box::new(push))
-                } else {
-                    GitLabEvent::TagPush(Box::new(push))
-                }
+                Self::checked_push(kind, serde_json::from_slice(body).map_err(json)?)?
             }
             EventKind::MergeRequest => {
-                let mr: MergeRequestEvent = serde_json::from_slice(body).map_err(json)?;
-                if mr.brings_new_code() {
-                    let commit = mr
-                        .object_attributes
-                        .last_commit
-                        .as_ref()
-                        .ok_or(PayloadError::Missing("object_attributes.last_commit"))?;
-                    check_sha("object_attributes.last_commit.id", &commit.id)?;
-                }
-                GitLabEvent::MergeRequest(Box::new(mr))
+                Self::checked_merge_request(serde_json::from_slice(body).map_err(json)?)?
             }
             EventKind::Note => {
                 let note: NoteEvent = serde_json::from_slice(body).map_err(json)?;
@@ -408,6 +391,31 @@ impl GitLabEvent {
             EventKind::Job | EventKind::Other => GitLabEvent::Other,
         })
     }
+
+    fn checked_push(kind: EventKind, push: PushEvent) -> Result<Self, PayloadError> {
+        check_sha("after", &push.after)?;
+        check_sha("before", &push.before)?;
+        if push.project_id().is_none() {
+            return Err(PayloadError::Missing("project.id"));
+        }
+        Ok(if kind == EventKind::Push {
+            GitLabEvent::Push(Box::new(push))
+        } else {
+            GitLabEvent::TagPush(Box::new(push))
+        })
+    }
+
+    fn checked_merge_request(mr: MergeRequestEvent) -> Result<Self, PayloadError> {
+        if mr.brings_new_code() {
+            let commit = mr
+                .object_attributes
+                .last_commit
+                .as_ref()
+                .ok_or(PayloadError::Missing("object_attributes.last_commit"))?;
+            check_sha("object_attributes.last_commit.id", &commit.id)?;
+        }
+        Ok(GitLabEvent::MergeRequest(Box::new(mr)))
+    }
 }
 
 fn check_sha(field: &'static str, sha: &str) -> Result<(), PayloadError> {
@@ -419,6 +427,10 @@ fn check_sha(field: &'static str, sha: &str) -> Result<(), PayloadError> {
         )))
     }
 }
+
+mod single_pass;
+
+pub use single_pass::routed_event;
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     gitlab::{
-        events::{routing, EventKind, GitLabEvent, PayloadError},
+        events::{routed_event, routing, EventKind, GitLabEvent, PayloadError},
         verify::Presented,
     },
     store::{now_ms, plan_job, Ingested, NewEvent},
@@ -71,8 +71,15 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recor
     require_json(headers)?;
     let body = read_limited(headers, body, GITLAB_MAX_BODY).await?;
 
-    // Only the project path is read before verification, to pick the project's secrets.
-    let routed = routing(&body);
+    // The project is needed before verification, to pick its secrets. For the kinds that
+    // build, the event is read and checked in the same pass (bounded in size; see
+    // `events::single_pass`); for the others only the routing fields are read now, and the
+    // event once the body is verified.
+    let announced = announced_kind(headers);
+    let (routed, checked_as) = match announced.and_then(|kind| routed_event(kind, &body)) {
+        Some((routed, _event)) => (Ok(routed), announced),
+        None => (routing(&body), None),
+    };
     let path = routed.as_ref().ok().and_then(|r| r.project_path.clone());
     let project = path.as_deref().and_then(|p| app.config.project(p));
     let verifier = match project {
@@ -118,10 +125,12 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recor
         ("System Hook", Some(object_kind)) => EventKind::from_object_kind(object_kind),
         (header, _) => EventKind::from_header(header),
     };
-    GitLabEvent::parse(kind, &body).map_err(|e| match e {
-        PayloadError::NotJson(m) => ApiError::bad_request("invalid_json", m),
-        other => ApiError::bad_request("invalid_payload", other.to_string()),
-    })?;
+    if checked_as != Some(kind) {
+        GitLabEvent::parse(kind, &body).map_err(|e| match e {
+            PayloadError::NotJson(m) => ApiError::bad_request("invalid_json", m),
+            other => ApiError::bad_request("invalid_payload", other.to_string()),
+        })?;
+    }
 
     // GitLab's Idempotency-Key (equal to webhook-id) is stable across retries and resends;
     // without it, the same kind and body is the same delivery.
@@ -167,4 +176,15 @@ async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Recor
         event_id,
         kind,
     })
+}
+
+/// The kind `X-Gitlab-Event` names, when it is sent once and is not a system hook's (whose
+/// kind is in the body); errors in the header are reported later, in their usual place.
+fn announced_kind(headers: &HeaderMap) -> Option<EventKind> {
+    let mut values = headers.get_all("x-gitlab-event").iter();
+    let header = values.next()?.to_str().ok()?;
+    if values.next().is_some() || header == "System Hook" {
+        return None;
+    }
+    Some(EventKind::from_header(header))
 }
