@@ -66,7 +66,7 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
                 if let CallError::Permanent(..) = error {
                     tracing::error!(
                         project_id = key.project_id, sha = %key.sha, name = %key.name, state, %error,
-                        "GitLab refused the commit status; check the token's access to the project"
+                        "GitLab refused the commit status (the error says what to check)"
                     );
                 }
                 return Err(error.into());

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::{
     four_eyes::{note_shows, open_mr, quality_app, states, status_becomes, SONAR_SECRET},
     payloads::{self, SHA_A, SHA_B},
-    support::{TestApp, PROJECT},
+    support::{eventually, TestApp, PROJECT, WAIT},
 };
 
 /// Posts an analysis signed as SonarQube signs it (or with the given signature).
@@ -162,4 +162,86 @@ async fn an_analysis_of_an_unmapped_project_is_refused() {
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"], "unknown_project");
     assert!(app.gitlab.status_posts().is_empty());
+}
+
+/// Waits until the job has decided about the stored result the response names.
+pub async fn decided(app: &TestApp, response: reqwest::Response) -> ci_bridge::store::QualityRow {
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.unwrap();
+    let id = answer["result_id"].as_str().unwrap().to_owned();
+    eventually(&format!("result {id} decided"), WAIT, || async {
+        let (row, _) = app.store.quality_result(&id).await.ok()??;
+        row.outcome.is_some().then_some(row)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_dashboard_link_gitlab_would_refuse_is_left_out_and_the_status_still_posted() {
+    let app = quality_app("", "").await;
+    open_mr(&app, SHA_A).await;
+    let long = format!(
+        "https://sonar.example.com/dashboard?id=collector&x={}",
+        "y".repeat(240)
+    );
+    let conditions: Vec<Value> = (0..12)
+        .map(|i| condition(&format!("new_metric_é_{i}_rating"), "5", "ERROR"))
+        .collect();
+    let mut body: Value = serde_json::from_str(&analysis(
+        Some(SHA_A),
+        Some("5"),
+        "ERROR",
+        json!(conditions),
+    ))
+    .unwrap();
+    body["branch"]["url"] = long.into();
+    let row = decided(&app, post_sonar(&app, &body.to_string(), None).await).await;
+    assert_eq!(row.outcome.as_deref(), Some("failed"));
+    let status = status_becomes(&app, SHA_A, "sonarqube", "failed").await;
+    assert_eq!(status.target_url, None);
+    let description = status.description.unwrap_or_default();
+    assert_eq!(description.chars().count(), 255, "{description}");
+
+    // Neither a link that is no http(s) URL nor none at all makes GitLab refuse it.
+    for url in ["javascript:alert(1)", ""] {
+        let mut next: Value = body.clone();
+        next["branch"]["url"] = url.into();
+        next["project"]["url"] = url.into();
+        next["analysedAt"] = "2026-12-01T11:00:00+0000".into();
+        next["qualityGate"]["status"] = "OK".into();
+        next["qualityGate"]["conditions"] = json!([]);
+        next["changedAt"] = "2026-12-01T11:00:00+0000".into();
+        let row = decided(&app, post_sonar(&app, &next.to_string(), None).await).await;
+        assert_eq!(row.outcome.as_deref(), Some("success"), "{url:?}");
+    }
+    let refused: Vec<_> = app
+        .gitlab
+        .status_posts()
+        .into_iter()
+        .filter(|p| p.status >= 400)
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    let dead = app.store.dead_letters().await.unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
+}
+
+#[tokio::test]
+async fn a_status_gitlab_refuses_says_what_to_check_for_that_code() {
+    // GitLab knows no project of that id: 404, which is about the project or the token's
+    // view of it, not about the token's access as such.
+    let app = TestApp::spawn().await;
+    let push = payloads::push(PROJECT, "main", SHA_B, SHA_A);
+    app.post_gitlab("Push Hook", &push, &[]).await;
+    let dead = eventually("a dead letter", WAIT, || async {
+        let dead = app.store.dead_letters().await.ok()?;
+        dead.into_iter().find(|d| d.kind == "post_status")
+    })
+    .await;
+    let error = dead.last_error.unwrap_or_default();
+    assert!(error.contains("answered 404"), "{error}");
+    assert!(
+        error.contains("check the project id and the sha"),
+        "{error}"
+    );
+    assert!(!error.contains("token's access"), "{error}");
 }

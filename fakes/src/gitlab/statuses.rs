@@ -214,7 +214,8 @@ fn validate_attributes(p: &Params) -> Result<(), ApiError> {
     let too_long = format!("is too long (maximum is {MAX_TEXT_CHARS} characters)");
     let mut errors: BTreeMap<&str, Vec<String>> = BTreeMap::new();
 
-    if let Some(url) = p.present("target_url") {
+    // A given link is validated even when blank: only a missing one is no link.
+    if let Some(url) = p.get("target_url") {
         if url.chars().count() > MAX_TEXT_CHARS {
             errors
                 .entry("target_url")
