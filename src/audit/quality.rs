@@ -7,7 +7,8 @@ use crate::{
     config::ProjectConfig,
     jenkins::job_path::job_url,
     outbound::CallError,
-    sast, sonarqube,
+    sast,
+    sonarqube::{self, Subject},
     store::{
         audit_tx::resolve_in, ClaimedJob, QualityRow, Resolution, StatusKey, StatusStage, Store,
     },
@@ -127,6 +128,45 @@ fn lookup<T>(answer: Result<T, CallError>) -> Result<Option<T>, JobError> {
     }
 }
 
+/// `(GitLab project id, latest built sha, ref)` of what an analysis was made of, if
+/// ci-bridge or GitLab knows it.
+async fn locate(
+    services: &Services,
+    path: &str,
+    subject: Subject<'_>,
+) -> Result<Option<(i64, Option<String>, String)>, JobError> {
+    let store = &services.store;
+    let branch = match subject {
+        Subject::MergeRequest(iid) => {
+            if let Some(mr) = store.merge_request_by_path(path, iid).await? {
+                return Ok(Some((mr.source_project_id, mr.head_sha, mr.source_branch)));
+            }
+            if let Some((id, sha, git_ref)) = store.latest_built_sha(path, None, Some(iid)).await? {
+                return Ok(Some((id, Some(sha), git_ref)));
+            }
+            let mr = lookup(services.gitlab.merge_request(path, iid).await)?;
+            return Ok(mr.map(|mr| (mr.source_project_id, mr.sha, mr.source_branch)));
+        }
+        Subject::Branch(branch) => branch.to_owned(),
+        Subject::DefaultBranch => {
+            let project = lookup(services.gitlab.project(path).await)?;
+            match project.and_then(|p| p.default_branch) {
+                Some(branch) => branch,
+                None => return Ok(None),
+            }
+        }
+    };
+    let built = store.latest_built_sha(path, Some(&branch), None).await?;
+    let project_id = match &built {
+        Some((id, _, _)) => Some(*id),
+        None => match store.project_id_for_path(path).await? {
+            Some(id) => Some(id),
+            None => lookup(services.gitlab.project(path).await)?.map(|p| p.id),
+        },
+    };
+    Ok(project_id.map(|id| (id, built.map(|b| b.1), branch)))
+}
+
 async fn sonar(
     services: &Services,
     row: &QualityRow,
@@ -141,44 +181,23 @@ async fn sonar(
         Err(e) => return Ok(Err(format!("analysis: {e}"))),
     };
     let evaluation = sonarqube::evaluate(&analysis, &project.quality);
-    let store = &services.store;
     let path = project.gitlab.as_str();
 
-    // Where the status goes: the MR's source project and branch, or the branch.
-    let mut found: Option<(i64, Option<String>, String)> = None;
-    let mr_iid = analysis.merge_request_iid();
-    if let Some(iid) = mr_iid {
-        if let Some(mr) = store.merge_request_by_path(path, iid).await? {
-            found = Some((mr.source_project_id, mr.head_sha, mr.source_branch));
-        } else if let Some((id, sha, git_ref)) =
-            store.latest_built_sha(path, None, Some(iid)).await?
-        {
-            found = Some((id, Some(sha), git_ref));
-        } else if let Some(mr) = lookup(services.gitlab.merge_request(path, iid).await)? {
-            found = Some((mr.source_project_id, mr.sha, mr.source_branch));
-        }
-    } else {
-        let branch = match analysis.branch_name() {
-            Some(branch) => Some(branch.to_owned()),
-            None => lookup(services.gitlab.project(path).await)?.and_then(|p| p.default_branch),
-        };
-        if let Some(branch) = branch {
-            let built = store.latest_built_sha(path, Some(&branch), None).await?;
-            let project_id = match &built {
-                Some((id, _, _)) => Some(*id),
-                None => match store.project_id_for_path(path).await? {
-                    Some(id) => Some(id),
-                    None => lookup(services.gitlab.project(path).await)?.map(|p| p.id),
-                },
-            };
-            if let Some(id) = project_id {
-                found = Some((id, built.map(|b| b.1), branch));
-            }
-        }
-    }
-    let target = match &mr_iid {
-        Some(iid) => format!("merge request !{iid}"),
-        None => format!("branch {}", analysis.branch_name().unwrap_or("(default)")),
+    // Where the status goes: the MR's source project and branch, or the branch. A pull
+    // request whose key names no merge request is an error, never a branch of that name.
+    let subject = match analysis.subject() {
+        Ok(subject) => subject,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let found = locate(services, path, subject).await?;
+    let mr_iid = match subject {
+        Subject::MergeRequest(iid) => Some(iid),
+        _ => None,
+    };
+    let target = match subject {
+        Subject::MergeRequest(iid) => format!("merge request !{iid}"),
+        Subject::Branch(branch) => format!("branch {branch}"),
+        Subject::DefaultBranch => "branch (default)".to_owned(),
     };
     let Some((project_id, latest_sha, git_ref)) = found else {
         return Ok(Err(format!(

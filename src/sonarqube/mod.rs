@@ -100,31 +100,47 @@ pub struct Condition {
     pub error_threshold: Option<String>,
 }
 
+/// What an analysis was made of, which decides where its status goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A pull-request analysis: the merge request with this iid.
+    MergeRequest(i64),
+    /// A branch analysis.
+    Branch(&'a str),
+    /// No branch in the payload (no branch support in SonarQube): the default branch.
+    DefaultBranch,
+}
+
 impl Analysis {
-    /// The merge request iid of a pull-request analysis: the trailing digits of its key
-    /// (`5`, `PR-5` and `!5` all name !5).
-    pub fn merge_request_iid(&self) -> Option<i64> {
-        let branch = self.branch.as_ref()?;
-        let kind = branch.kind.as_deref().unwrap_or("");
-        if kind != "PULL_REQUEST" {
-            return None;
+    /// The merge request or branch analysed. A pull-request key names merge request `N`
+    /// when it ends in the digits of `N` (`5`, `PR-5` and `!5` all name !5); a key that
+    /// does not (`PR-abc`, or digits past what an iid can be) is an error, never a branch.
+    pub fn subject(&self) -> Result<Subject<'_>, String> {
+        let Some(branch) = self.branch.as_ref() else {
+            return Ok(Subject::DefaultBranch);
+        };
+        if branch.kind.as_deref() != Some("PULL_REQUEST") {
+            return Ok(Subject::Branch(&branch.name));
         }
-        let digits: String = branch
-            .name
-            .chars()
-            .rev()
-            .take_while(char::is_ascii_digit)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        digits.parse().ok()
+        let key = branch.name.as_str();
+        let start = key.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        match key[start..].parse::<i64>() {
+            Ok(iid) if iid > 0 => Ok(Subject::MergeRequest(iid)),
+            _ => Err(format!(
+                "pull request key {:?} names no merge request: it must end in the merge \
+                 request's iid, 1 to {} (sonar.pullrequest.key=<iid> or PR-<iid>)",
+                key.chars().take(64).collect::<String>(),
+                i64::MAX
+            )),
+        }
     }
 
-    /// The branch of a branch analysis.
-    pub fn branch_name(&self) -> Option<&str> {
-        let branch = self.branch.as_ref()?;
-        (self.merge_request_iid().is_none()).then_some(branch.name.as_str())
+    /// The merge request iid of a pull-request analysis with a valid key.
+    pub fn merge_request_iid(&self) -> Option<i64> {
+        match self.subject() {
+            Ok(Subject::MergeRequest(iid)) => Some(iid),
+            _ => None,
+        }
     }
 
     /// The dashboard of this analysis: the branch's URL, else the project's.

@@ -58,3 +58,42 @@ fn required_ratings_fail_a_gate_sonarqube_passed() {
     );
     assert_eq!(evaluation.below_required.len(), 1);
 }
+
+fn with_branch(name: &str, kind: &str) -> Analysis {
+    let mut value: serde_json::Value = serde_json::from_str(PR).unwrap();
+    value["branch"]["name"] = name.into();
+    value["branch"]["type"] = kind.into();
+    serde_json::from_value(value).unwrap()
+}
+
+#[test]
+fn a_pull_request_key_is_a_merge_request_iid_or_an_error_never_a_branch() {
+    assert_eq!(
+        with_branch("PR-5", "PULL_REQUEST").subject(),
+        Ok(Subject::MergeRequest(5))
+    );
+    assert_eq!(
+        with_branch("!42", "PULL_REQUEST").subject(),
+        Ok(Subject::MergeRequest(42))
+    );
+    assert_eq!(
+        with_branch("release-2", "BRANCH").subject(),
+        Ok(Subject::Branch("release-2"))
+    );
+    for bad in [
+        "PR-99999999999999999999999",
+        "PR-abc",
+        "PR-0",
+        "",
+        "9223372036854775808",
+    ] {
+        let analysis = with_branch(bad, "PULL_REQUEST");
+        let subject = analysis.subject();
+        assert!(subject.is_err(), "{bad}: {subject:?}");
+    }
+    let max = format!("PR-{}", i64::MAX);
+    assert_eq!(
+        with_branch(&max, "PULL_REQUEST").subject(),
+        Ok(Subject::MergeRequest(i64::MAX))
+    );
+}

@@ -245,3 +245,23 @@ async fn a_status_gitlab_refuses_says_what_to_check_for_that_code() {
     );
     assert!(!error.contains("token's access"), "{error}");
 }
+
+#[tokio::test]
+async fn a_pull_request_key_that_is_no_merge_request_iid_posts_no_status() {
+    let app = quality_app("", "").await;
+    open_mr(&app, SHA_A).await;
+    for key in ["PR-99999999999999999999999", "PR-feature"] {
+        let body = analysis(Some(SHA_A), Some(key), "OK", json!([]));
+        let row = decided(&app, post_sonar(&app, &body, None).await).await;
+        assert_eq!(row.outcome.as_deref(), Some("unresolved"), "{key}");
+        let reason = row.description.unwrap_or_default();
+        assert!(reason.contains("names no merge request"), "{key}: {reason}");
+    }
+    let posted: Vec<_> = app
+        .gitlab
+        .status_posts()
+        .into_iter()
+        .filter(|p| p.name == "sonarqube")
+        .collect();
+    assert!(posted.is_empty(), "{posted:?}");
+}
