@@ -2,15 +2,19 @@
 //! status on the commit it was made for, and the merge request notes showing that commit
 //! are refreshed.
 
-use super::{mr_note_job, status};
+use sqlx::{Any, Transaction};
+
+use super::{mr_note_job, report::rfc3339, status};
 use crate::{
     config::ProjectConfig,
+    gitlab::client::{truncate_chars, MAX_STATUS_TEXT_CHARS},
     jenkins::job_path::job_url,
     outbound::CallError,
     sast,
     sonarqube::{self, Subject},
     store::{
-        audit_tx::resolve_in, ClaimedJob, QualityRow, Resolution, StatusKey, StatusStage, Store,
+        audit_tx::resolve_in, ClaimedJob, QualityRow, QualitySource, Resolution, StatusKey,
+        StatusStage, Store,
     },
     worker::{JobError, Outcome, Services},
 };
@@ -37,54 +41,184 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
         store.complete(job).await?;
         return Ok(Outcome::Done);
     }
-    let resolved = match row.source.as_str() {
-        "sonarqube" => sonar(services, &row, &body).await?,
-        "sast" => sast_report(services, &row, &body).await?,
-        other => Err(format!("unknown source {other}")),
+    let (source, resolved) = match row.source.as_str() {
+        "sonarqube" => (
+            QualitySource::SonarQube,
+            sonar(services, &row, &body).await?,
+        ),
+        "sast" => (
+            QualitySource::Sast,
+            sast_report(services, &row, &body).await?,
+        ),
+        other => (QualitySource::Sast, Err(format!("unknown source {other}"))),
     };
 
     let mut tx = store.begin().await?;
-    match &resolved {
-        Ok(res) => {
-            resolve_in(&mut tx, &row.id, Some(res), "").await?;
-            let key = StatusKey {
-                project_id: res.gitlab_project_id,
-                sha: res.sha.clone(),
-                name: res.status_name.clone(),
-            };
-            let stage = StatusStage::Final {
-                state: if res.outcome == "success" {
-                    "success"
-                } else {
-                    "failed"
-                },
-                description: res.description.clone(),
-                url: res.target_url.clone(),
-            };
-            status::set(
-                &mut tx,
-                &key,
-                &res.git_ref,
-                &format!("quality:{}", row.id),
-                &stage,
-            )
-            .await?;
-            tracing::info!(result = %row.id, sha = %res.sha, name = %res.status_name,
-                outcome = %res.outcome, "quality result resolved");
-        }
+    let applied = match resolved {
+        Ok(res) => apply(services, &mut tx, &row, source, res).await?,
         Err(reason) => {
-            resolve_in(&mut tx, &row.id, None, reason).await?;
+            resolve_in(&mut tx, &row.id, None, &reason).await?;
             tracing::warn!(result = %row.id, %reason, "quality result matches no commit");
+            None
         }
-    }
+    };
     Store::complete_in(&mut tx, job).await?;
     tx.commit().await?;
     store.wake_workers();
 
-    if let Ok(res) = &resolved {
+    if let Some(res) = &applied {
         refresh_notes(services, res).await?;
     }
     Ok(Outcome::Done)
+}
+
+/// Records what a result resolved to and, unless a newer analysis already decides the
+/// status, applies it. Returns the resolution when the status now shows it.
+///
+/// Results of one status are decided one at a time (under its lock), so that two
+/// deliveries processed at once cannot leave the older one on GitLab.
+async fn apply(
+    services: &Services,
+    tx: &mut Transaction<'_, Any>,
+    row: &QualityRow,
+    source: QualitySource,
+    mut res: Resolution,
+) -> Result<Option<Resolution>, JobError> {
+    let key = StatusKey {
+        project_id: res.gitlab_project_id,
+        sha: res.sha.clone(),
+        name: res.status_name.clone(),
+    };
+    Store::lock_quality_status_in(tx, &key, source).await?;
+    // The first write of the transaction: on SQLite, what follows reads the latest data.
+    resolve_in(tx, &row.id, Some(&res), "").await?;
+
+    let decision = match source {
+        QualitySource::SonarQube => {
+            let newest = Store::newest_applied_in(tx, &key, source).await?;
+            let newer = newest
+                .filter(|n| is_older(res.analysed_ms, res.changed_ms, n.analysed_ms, n.changed_ms));
+            match newer {
+                Some(newer) => {
+                    let decision = format!(
+                        "not applied: analysed at {}, before result {} (analysed at {}) that \
+                         the status already shows; delivered out of order",
+                        shown_time(res.analysed_ms),
+                        newer.id,
+                        shown_time(newer.analysed_ms)
+                    );
+                    Store::mark_superseded_in(tx, &row.id, &decision).await?;
+                    tracing::info!(result = %row.id, sha = %res.sha, name = %res.status_name,
+                        newer = %newer.id, analysed_at = %shown_time(res.analysed_ms),
+                        "sonarqube analysis older than the one the status shows; not applied");
+                    return Ok(None);
+                }
+                None => match res.analysed_ms {
+                    Some(ms) => format!("applied: analysed at {}", rfc3339(ms)),
+                    None => "applied: the analysis carries no time, so the latest received \
+                             applies"
+                        .to_owned(),
+                },
+            }
+        }
+        QualitySource::Sast => {
+            let decision = combine_build_reports(services, tx, row, &mut res).await?;
+            resolve_in(tx, &row.id, Some(&res), "").await?;
+            decision
+        }
+    };
+
+    res.description = truncate_chars(&res.description, MAX_STATUS_TEXT_CHARS).into_owned();
+    let state = if res.outcome == "success" {
+        "success"
+    } else {
+        "failed"
+    };
+    // The same verdict again (another report adding nothing new) is not posted again.
+    if !Store::status_shows_in(tx, &key, state, &res.description, &res.target_url).await? {
+        let stage = StatusStage::Final {
+            state,
+            description: res.description.clone(),
+            url: res.target_url.clone(),
+        };
+        let generation = format!("quality:{}", row.id);
+        status::set(tx, &key, &res.git_ref, &generation, &stage).await?;
+    }
+    Store::mark_applied_in(tx, &row.id, &key, source, &decision).await?;
+    tracing::info!(result = %row.id, sha = %res.sha, name = %res.status_name,
+        outcome = %res.outcome, %decision, "quality result resolved");
+    Ok(Some(res))
+}
+
+/// True when an analysis made at `mine` (changed at `mine_changed`) is strictly older than
+/// one made at `theirs`: by analysis time, then `changedAt`. An analysis without a time is
+/// never held back, as there is nothing to order it by.
+fn is_older(
+    mine: Option<i64>,
+    mine_changed: Option<i64>,
+    theirs: Option<i64>,
+    theirs_changed: Option<i64>,
+) -> bool {
+    let order = |at: i64, changed: Option<i64>| (at, changed.unwrap_or(i64::MIN));
+    match (mine, theirs) {
+        (Some(mine), Some(theirs)) => order(theirs, theirs_changed) > order(mine, mine_changed),
+        _ => false,
+    }
+}
+
+fn shown_time(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "an unknown time".to_owned(), rfc3339)
+}
+
+/// Replaces the summary, outcome and description of `res` (one SAST report) with those of
+/// every report of its build combined, the latest per scanner. Returns the decision.
+async fn combine_build_reports(
+    services: &Services,
+    tx: &mut Transaction<'_, Any>,
+    row: &QualityRow,
+    res: &mut Resolution,
+) -> Result<String, JobError> {
+    let build_id = row.build_id.as_deref().unwrap_or_default();
+    let stored = Store::build_reports_in(tx, build_id).await?;
+    let parsed: Vec<(String, sast::Report)> = stored
+        .into_iter()
+        .filter_map(|r| sast::parse(&r.body).ok().map(|report| (r.id, report)))
+        .collect();
+    let own_key = parsed
+        .iter()
+        .find(|(id, _)| *id == row.id)
+        .map(|(_, report)| sast::scanner_key(report))
+        .unwrap_or_default();
+    let replaced_by = parsed
+        .iter()
+        .rev()
+        .find(|(_, report)| sast::scanner_key(report) == own_key)
+        .map(|(id, _)| id.clone())
+        .filter(|id| *id != row.id);
+
+    let quality = services
+        .config
+        .project(&res.project_path)
+        .map(|p| p.quality.clone())
+        .unwrap_or_default();
+    let reports: Vec<&sast::Report> = parsed.iter().map(|(_, report)| report).collect();
+    let summary = sast::summarize_all(&reports, quality.sast_fail_at, quality.note_top_findings);
+    res.outcome = if summary.passed { "success" } else { "failed" }.into();
+    res.description = summary.description();
+    res.summary = serde_json::to_value(&summary).unwrap_or_default();
+
+    let scanners: Vec<&str> = summary.reports.iter().map(|p| p.scanner.as_str()).collect();
+    let mut decision = format!(
+        "applied: build {build_id} combined, {} report(s) by scanner ({})",
+        scanners.len(),
+        scanners.join(", ")
+    );
+    if let Some(newer) = replaced_by {
+        decision.push_str(&format!(
+            "; this {own_key} report is replaced by the later result {newer}"
+        ));
+    }
+    Ok(decision)
 }
 
 /// Queues the note of every open merge request at the result's commit (the note job
@@ -237,6 +371,8 @@ async fn sonar(
         description: sonarqube::description(&evaluation, note.as_deref()),
         target_url: analysis.dashboard(),
         summary,
+        analysed_ms: analysis.analysis_time_ms(),
+        changed_ms: analysis.changed_time_ms(),
     }))
 }
 
@@ -287,5 +423,7 @@ async fn sast_report(
         description: summary.description(),
         target_url: url.to_string(),
         summary: serde_json::to_value(&summary).unwrap_or_default(),
+        analysed_ms: None,
+        changed_ms: None,
     }))
 }

@@ -14,6 +14,8 @@ use sha2::Sha256;
 
 use crate::config::{quality_rating_value, QualityConfig, Secrets};
 
+pub mod time;
+
 /// True when `signature` (hex) is the HMAC of `body` under one of `secrets`. Every secret
 /// is tried, so the time taken does not tell which matched.
 pub fn verify(secrets: &Secrets, body: &[u8], signature: &[u8]) -> bool {
@@ -141,6 +143,19 @@ impl Analysis {
             Ok(Subject::MergeRequest(iid)) => Some(iid),
             _ => None,
         }
+    }
+
+    /// When SonarQube made this analysis, in unix milliseconds: `analysedAt`, else
+    /// `changedAt` (events from an issue change carry no analysis of their own).
+    pub fn analysis_time_ms(&self) -> Option<i64> {
+        let analysed = self.analysed_at.as_deref().and_then(time::unix_ms);
+        analysed.or_else(|| self.changed_time_ms())
+    }
+
+    /// `changedAt` in unix milliseconds: what tells apart two events about one analysis
+    /// (an issue marked false positive re-evaluates the gate later).
+    pub fn changed_time_ms(&self) -> Option<i64> {
+        self.changed_at.as_deref().and_then(time::unix_ms)
     }
 
     /// The dashboard of this analysis: the branch's URL, else the project's.

@@ -97,3 +97,21 @@ fn a_pull_request_key_is_a_merge_request_iid_or_an_error_never_a_branch() {
         Ok(Subject::MergeRequest(i64::MAX))
     );
 }
+
+#[test]
+fn the_analysis_time_is_analysed_at_else_changed_at() {
+    let mut value: serde_json::Value = serde_json::from_str(PR).unwrap();
+    value["analysedAt"] = "2026-12-04T04:33:01+0000".into();
+    value["changedAt"] = "2026-12-04T04:40:00+0000".into();
+    let analysis: Analysis = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(
+        analysis.analysis_time_ms(),
+        time::unix_ms("2026-12-04T04:33:01Z")
+    );
+    value.as_object_mut().unwrap().remove("analysedAt");
+    let analysis: Analysis = serde_json::from_value(value).unwrap();
+    assert_eq!(
+        analysis.analysis_time_ms(),
+        time::unix_ms("2026-12-04T04:40:00Z")
+    );
+}

@@ -13,12 +13,14 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("migrations/sqlite_2_quality.sql")),
     (3, include_str!("migrations/sqlite_3_cursors.sql")),
     (4, include_str!("migrations/sqlite_4_check_marks.sql")),
+    (6, include_str!("migrations/sqlite_6_quality_order.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres.sql")),
     (2, include_str!("migrations/postgres_2_quality.sql")),
     (3, include_str!("migrations/postgres_3_cursors.sql")),
     (4, include_str!("migrations/postgres_4_check_marks.sql")),
+    (6, include_str!("migrations/postgres_6_quality_order.sql")),
 ];
 
 /// Arbitrary constant naming ci-bridge's migration lock among PostgreSQL advisory locks.
@@ -44,15 +46,19 @@ async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> anyhow::Resu
          (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let applied: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        .fetch_one(&mut *conn)
+    // Every version not yet recorded, not only those past the highest: versions may land
+    // out of order (a 6 released before a 5), and each must still run once.
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
         .await?
-        .try_get("v")?;
+        .iter()
+        .map(|row| row.try_get("version"))
+        .collect::<Result<_, _>>()?;
     let migrations = match backend {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
     };
-    for (version, sql) in migrations.iter().filter(|(v, _)| *v > applied) {
+    for (version, sql) in migrations.iter().filter(|(v, _)| !applied.contains(v)) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         tx.execute(*sql).await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")

@@ -1,9 +1,15 @@
 //! Quality results: SonarQube analyses and SAST reports, stored as received (the raw body)
 //! before they are answered, then resolved to a commit and an outcome by a job.
+//!
+//! A result the job applies to its status gets the next `applied_seq` of that status
+//! (project, sha, status name); the applied result with the highest number is the one the
+//! status, the note and the evidence show. A result that is not applied (an analysis older
+//! than one already shown) keeps its reason in `decision`.
 
+use sha2::{Digest, Sha256};
 use sqlx::{any::AnyRow, Row};
 
-use super::{insert_jobs, now_ms, JobKind, NewJob, Store};
+use super::{insert_jobs, now_ms, JobKind, NewJob, StatusKey, Store};
 
 /// Where a quality result comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +39,15 @@ pub struct QualityRow {
     pub mr_iid: Option<i64>,
     pub build_id: Option<String>,
     pub status_name: Option<String>,
-    /// `success` or `failed` once resolved; `unresolved` when no commit could be found.
+    /// `success` or `failed` once resolved; `unresolved` when no commit could be found;
+    /// `superseded` when a newer analysis of the commit was already applied to its status.
     pub outcome: Option<String>,
     pub description: Option<String>,
     pub target_url: Option<String>,
     pub summary: Option<serde_json::Value>,
     pub received_at: i64,
+    /// Why the result was or was not applied to its status.
+    pub decision: Option<String>,
 }
 
 impl QualityRow {
@@ -59,12 +68,13 @@ impl QualityRow {
             target_url: row.try_get("target_url")?,
             summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
             received_at: row.try_get("received_at")?,
+            decision: row.try_get("decision")?,
         })
     }
 }
 
 const COLUMNS: &str = "id, source, project_path, gitlab_project_id, sha, git_ref, mr_iid, \
-     build_id, status_name, outcome, description, target_url, summary, received_at";
+     build_id, status_name, outcome, description, target_url, summary, received_at, decision";
 
 /// What the resolving job found out about a result.
 #[derive(Debug, Clone)]
@@ -79,6 +89,10 @@ pub struct Resolution {
     pub description: String,
     pub target_url: String,
     pub summary: serde_json::Value,
+    /// When the analysis was made (SonarQube `analysedAt`, else `changedAt`), unix ms.
+    pub analysed_ms: Option<i64>,
+    /// SonarQube `changedAt`, unix ms: orders two events about the same analysis.
+    pub changed_ms: Option<i64>,
 }
 
 /// The latest build of a commit, as far as the summary note and the evidence need it.
@@ -145,7 +159,8 @@ impl Store {
             .transpose()
     }
 
-    /// The newest resolved result of `source` for a commit.
+    /// The result of `source` that the commit's status shows: the last one applied to it.
+    /// (Results stored before migration 6 have no number and rank by arrival.)
     pub async fn latest_quality(
         &self,
         project_id: i64,
@@ -154,7 +169,8 @@ impl Store {
     ) -> sqlx::Result<Option<QualityRow>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM quality_results WHERE gitlab_project_id = $1 AND sha = $2 \
-             AND source = $3 AND processed_at IS NOT NULL ORDER BY received_at DESC, id DESC LIMIT 1"
+             AND source = $3 AND processed_at IS NOT NULL AND outcome IN ('success', 'failed') \
+             ORDER BY COALESCE(applied_seq, 0) DESC, received_at DESC, id DESC LIMIT 1"
         ))
         .bind(project_id)
         .bind(sha)
@@ -254,7 +270,8 @@ pub(crate) async fn resolve_in(
     sqlx::query(
         "UPDATE quality_results SET project_path = $1, gitlab_project_id = $2, sha = $3, \
          git_ref = $4, mr_iid = $5, status_name = $6, outcome = $7, description = $8, \
-         target_url = $9, summary = $10, processed_at = $11 WHERE id = $12",
+         target_url = $9, summary = $10, processed_at = $11, analysed_ms = $12, \
+         changed_ms = $13 WHERE id = $14",
     )
     .bind(r.project_path.as_str())
     .bind(r.gitlab_project_id)
@@ -267,8 +284,180 @@ pub(crate) async fn resolve_in(
     .bind(r.target_url.as_str())
     .bind(r.summary.to_string())
     .bind(now)
+    .bind(r.analysed_ms)
+    .bind(r.changed_ms)
     .bind(id)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A result applied to a status, as the next one is compared with it.
+#[derive(Debug, Clone)]
+pub(crate) struct AppliedResult {
+    pub id: String,
+    pub analysed_ms: Option<i64>,
+    pub changed_ms: Option<i64>,
+}
+
+/// A stored report of one build, for combining them.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildReport {
+    pub id: String,
+    pub body: Vec<u8>,
+}
+
+type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
+
+/// Deciding what a status shows, inside the caller's transaction. `key` names the status
+/// (project, sha, status name) and `source` the kind of results that feed it.
+impl Store {
+    /// Makes the caller's transaction the only one deciding about this status until it
+    /// ends. On SQLite the transaction's first write already excludes every other writer;
+    /// PostgreSQL takes a transaction-scoped advisory lock named by the status.
+    pub(crate) async fn lock_quality_status_in(
+        tx: &mut Tx<'_>,
+        key: &StatusKey,
+        source: QualitySource,
+    ) -> sqlx::Result<()> {
+        if tx.backend_name() != "PostgreSQL" {
+            return Ok(());
+        }
+        let name = format!(
+            "quality:{}:{}:{}:{}",
+            key.project_id,
+            key.sha,
+            source.as_str(),
+            key.name
+        );
+        let digest = Sha256::digest(name.as_bytes());
+        let lock = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+            .bind(lock)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The applied result of the status with the newest analysis time, if one has a time.
+    pub(crate) async fn newest_applied_in(
+        tx: &mut Tx<'_>,
+        key: &StatusKey,
+        source: QualitySource,
+    ) -> sqlx::Result<Option<AppliedResult>> {
+        let row = sqlx::query(
+            "SELECT id, analysed_ms, changed_ms FROM quality_results \
+             WHERE gitlab_project_id = $1 AND sha = $2 AND source = $3 AND status_name = $4 \
+             AND applied_seq IS NOT NULL AND analysed_ms IS NOT NULL \
+             ORDER BY analysed_ms DESC, COALESCE(changed_ms, 0) DESC, applied_seq DESC LIMIT 1",
+        )
+        .bind(key.project_id)
+        .bind(key.sha.as_str())
+        .bind(source.as_str())
+        .bind(key.name.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|row| {
+            Ok(AppliedResult {
+                id: row.try_get("id")?,
+                analysed_ms: row.try_get("analysed_ms")?,
+                changed_ms: row.try_get("changed_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks a resolved result applied to its status: it gets the status's next number.
+    pub(crate) async fn mark_applied_in(
+        tx: &mut Tx<'_>,
+        id: &str,
+        key: &StatusKey,
+        source: QualitySource,
+        decision: &str,
+    ) -> sqlx::Result<()> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(applied_seq), 0) AS seq FROM quality_results \
+             WHERE gitlab_project_id = $1 AND sha = $2 AND source = $3 AND status_name = $4",
+        )
+        .bind(key.project_id)
+        .bind(key.sha.as_str())
+        .bind(source.as_str())
+        .bind(key.name.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+        let seq: i64 = row.try_get("seq")?;
+        sqlx::query("UPDATE quality_results SET applied_seq = $1, decision = $2 WHERE id = $3")
+            .bind(seq + 1)
+            .bind(decision)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a resolved result as not applied (`superseded`), with the reason.
+    pub(crate) async fn mark_superseded_in(
+        tx: &mut Tx<'_>,
+        id: &str,
+        decision: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE quality_results SET outcome = 'superseded', decision = $1 WHERE id = $2",
+        )
+        .bind(decision)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Every SAST report stored for a build, oldest first.
+    pub(crate) async fn build_reports_in(
+        tx: &mut Tx<'_>,
+        build_id: &str,
+    ) -> sqlx::Result<Vec<BuildReport>> {
+        let rows = sqlx::query(
+            "SELECT id, body FROM quality_results WHERE source = 'sast' AND build_id = $1 \
+             ORDER BY received_at, id",
+        )
+        .bind(build_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BuildReport {
+                    id: row.try_get("id")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    /// True when the status already wants exactly this final state, text and link.
+    pub(crate) async fn status_shows_in(
+        tx: &mut Tx<'_>,
+        key: &StatusKey,
+        state: &str,
+        description: &str,
+        url: &str,
+    ) -> sqlx::Result<bool> {
+        let row = sqlx::query(
+            "SELECT final_state, final_description, final_url FROM commit_statuses \
+             WHERE gitlab_project_id = $1 AND sha = $2 AND status_name = $3 AND wanted_rank = 3",
+        )
+        .bind(key.project_id)
+        .bind(key.sha.as_str())
+        .bind(key.name.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let state_now: Option<String> = row.try_get("final_state")?;
+        let description_now: Option<String> = row.try_get("final_description")?;
+        let url_now: Option<String> = row.try_get("final_url")?;
+        Ok(state_now.as_deref() == Some(state)
+            && description_now.as_deref() == Some(description)
+            && url_now.as_deref().unwrap_or("") == url)
+    }
 }

@@ -4,8 +4,9 @@
 use serde_json::{json, Value};
 
 use crate::{
-    four_eyes::{note_shows, open_mr, quality_app, status_becomes},
+    four_eyes::{note_shows, open_mr, quality_app, states, status_becomes},
     payloads::{self, PROJECT_ID, SHA_A, SHA_B},
+    sonarqube::decided,
     support::{eventually, TestApp, CALLBACK_TOKEN, PROJECT, WAIT},
 };
 
@@ -137,4 +138,98 @@ async fn a_report_needs_the_callback_token_a_known_build_and_a_sast_body() {
     assert_eq!(not_sast.status(), 400);
     let error: Value = not_sast.json().await.unwrap();
     assert_eq!(error["error"], "invalid_payload");
+}
+
+/// A report by one scanner (`id` for analyzer and scanner alike).
+fn scanner_report(scanner: &str, status: &str, findings: Vec<Value>) -> String {
+    let mut value: Value = serde_json::from_str(&report(findings)).unwrap();
+    let tool = json!({"id": scanner, "name": scanner, "version": "1.0",
+                      "vendor": {"name": "GitLab"}});
+    value["scan"]["analyzer"] = tool.clone();
+    value["scan"]["scanner"] = tool;
+    value["scan"]["status"] = status.into();
+    value.to_string()
+}
+
+#[tokio::test]
+async fn a_second_report_of_the_same_build_adds_to_the_first_instead_of_erasing_it() {
+    let app = quality_app("sast_fail_at = \"high\"", "").await;
+    open_mr(&app, SHA_A).await;
+    let build_id = first_build_id(&app).await;
+    let semgrep = scanner_report(
+        "semgrep",
+        "failure",
+        vec![finding("md5", "Low", "Weak hash", "src/hash.rs", 7)],
+    );
+    let secrets = scanner_report(
+        "secrets",
+        "success",
+        vec![
+            finding("md5", "Low", "Weak hash", "src/hash.rs", 7),
+            finding("key", "Medium", "AWS key", "config/prod.env", 3),
+        ],
+    );
+    decided(
+        &app,
+        post_sast(&app, &build_id, &semgrep, CALLBACK_TOKEN).await,
+    )
+    .await;
+    status_becomes(&app, SHA_A, "sast", "failed").await;
+    let second = decided(
+        &app,
+        post_sast(&app, &build_id, &secrets, CALLBACK_TOKEN).await,
+    )
+    .await;
+    assert_eq!(second.outcome.as_deref(), Some("failed"));
+
+    sast_shows(
+        &app,
+        "failed",
+        "scan failed (semgrep) — 1 Medium, 1 Low · 2 scanners: semgrep, secrets",
+    )
+    .await;
+    assert!(states(&app, SHA_A, "sast").iter().all(|s| s == "failed"));
+    let shown = app
+        .store
+        .latest_quality(
+            PROJECT_ID as i64,
+            SHA_A,
+            ci_bridge::store::QualitySource::Sast,
+        )
+        .await
+        .unwrap()
+        .expect("the combined result is shown");
+    let summary = shown.summary.unwrap();
+    assert_eq!(summary["total"], 2, "md5 is counted once: {summary}");
+    note_shows(&app, "`config/prod.env:3`").await;
+
+    // semgrep runs again and succeeds: its report replaces only semgrep's.
+    let semgrep_again = scanner_report("semgrep", "success", vec![]);
+    let third = decided(
+        &app,
+        post_sast(&app, &build_id, &semgrep_again, CALLBACK_TOKEN).await,
+    )
+    .await;
+    assert_eq!(third.outcome.as_deref(), Some("success"));
+    let decision = third.decision.unwrap_or_default();
+    assert!(decision.contains("2 report(s)"), "{decision}");
+    sast_shows(
+        &app,
+        "success",
+        "passed — 1 Medium, 1 Low · 2 scanners: semgrep, secrets",
+    )
+    .await;
+}
+
+/// Waits until the newest `sast` status on `SHA_A` is `state` with `description`.
+async fn sast_shows(app: &TestApp, state: &str, description: &str) {
+    eventually(&format!("sast {state}: {description}"), WAIT, || async {
+        let last = app
+            .gitlab
+            .statuses(PROJECT_ID, SHA_A)
+            .into_iter()
+            .rfind(|s| s.name == "sast")?;
+        (last.state == state && last.description.as_deref() == Some(description)).then_some(())
+    })
+    .await
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::{
     four_eyes::{note_shows, open_mr, quality_app, states, status_becomes, SONAR_SECRET},
-    payloads::{self, SHA_A, SHA_B},
+    payloads::{self, PROJECT_ID, SHA_A, SHA_B},
     support::{eventually, TestApp, PROJECT, WAIT},
 };
 
@@ -176,6 +176,90 @@ pub async fn decided(app: &TestApp, response: reqwest::Response) -> ci_bridge::s
     .await
 }
 
+/// `analysis` at a given analysis time (`changedAt` the same).
+fn analysed_at(body: &str, at: &str) -> String {
+    let mut value: Value = serde_json::from_str(body).unwrap();
+    value["analysedAt"] = at.into();
+    value["changedAt"] = at.into();
+    value.to_string()
+}
+
+#[tokio::test]
+async fn an_older_analysis_delivered_late_does_not_turn_the_status_back() {
+    let app = quality_app("", "").await;
+    open_mr(&app, SHA_A).await;
+    let failing = analysed_at(
+        &analysis(
+            Some(SHA_A),
+            Some("5"),
+            "ERROR",
+            json!([condition("new_security_rating", "3", "ERROR")]),
+        ),
+        "2026-12-04T04:33:01+0000",
+    );
+    let older_passing = analysed_at(
+        &analysis(
+            Some(SHA_A),
+            Some("5"),
+            "OK",
+            json!([condition("new_security_rating", "1", "OK")]),
+        ),
+        "2026-12-04T04:20:00+0000",
+    );
+    let newest = decided(&app, post_sonar(&app, &failing, None).await).await;
+    assert_eq!(newest.outcome.as_deref(), Some("failed"));
+    status_becomes(&app, SHA_A, "sonarqube", "failed").await;
+    note_shows(&app, "| security rating (new code) | C |").await;
+
+    let late = decided(&app, post_sonar(&app, &older_passing, None).await).await;
+    assert_eq!(late.outcome.as_deref(), Some("superseded"));
+    let decision = late.decision.unwrap_or_default();
+    assert!(decision.contains("2026-12-04T04:20:00Z"), "{decision}");
+    assert!(decision.contains(&newest.id), "{decision}");
+
+    assert_eq!(states(&app, SHA_A, "sonarqube"), ["failed"]);
+    let shown = app
+        .store
+        .latest_quality(
+            PROJECT_ID as i64,
+            SHA_A,
+            ci_bridge::store::QualitySource::SonarQube,
+        )
+        .await
+        .unwrap()
+        .expect("a result is shown");
+    assert_eq!(
+        shown.id, newest.id,
+        "the note and the evidence show the newest"
+    );
+
+    // A newer analysis still wins, whatever came before it.
+    let newer_passing = analysed_at(&older_passing, "2026-12-04T05:00:00+0000");
+    let newer = decided(&app, post_sonar(&app, &newer_passing, None).await).await;
+    assert_eq!(newer.outcome.as_deref(), Some("success"));
+    status_becomes(&app, SHA_A, "sonarqube", "success").await;
+}
+
+#[tokio::test]
+async fn a_pull_request_key_that_is_no_merge_request_iid_posts_no_status() {
+    let app = quality_app("", "").await;
+    open_mr(&app, SHA_A).await;
+    for key in ["PR-99999999999999999999999", "PR-feature"] {
+        let body = analysis(Some(SHA_A), Some(key), "OK", json!([]));
+        let row = decided(&app, post_sonar(&app, &body, None).await).await;
+        assert_eq!(row.outcome.as_deref(), Some("unresolved"), "{key}");
+        let reason = row.description.unwrap_or_default();
+        assert!(reason.contains("names no merge request"), "{key}: {reason}");
+    }
+    let posted: Vec<_> = app
+        .gitlab
+        .status_posts()
+        .into_iter()
+        .filter(|p| p.name == "sonarqube")
+        .collect();
+    assert!(posted.is_empty(), "{posted:?}");
+}
+
 #[tokio::test]
 async fn a_dashboard_link_gitlab_would_refuse_is_left_out_and_the_status_still_posted() {
     let app = quality_app("", "").await;
@@ -244,24 +328,4 @@ async fn a_status_gitlab_refuses_says_what_to_check_for_that_code() {
         "{error}"
     );
     assert!(!error.contains("token's access"), "{error}");
-}
-
-#[tokio::test]
-async fn a_pull_request_key_that_is_no_merge_request_iid_posts_no_status() {
-    let app = quality_app("", "").await;
-    open_mr(&app, SHA_A).await;
-    for key in ["PR-99999999999999999999999", "PR-feature"] {
-        let body = analysis(Some(SHA_A), Some(key), "OK", json!([]));
-        let row = decided(&app, post_sonar(&app, &body, None).await).await;
-        assert_eq!(row.outcome.as_deref(), Some("unresolved"), "{key}");
-        let reason = row.description.unwrap_or_default();
-        assert!(reason.contains("names no merge request"), "{key}: {reason}");
-    }
-    let posted: Vec<_> = app
-        .gitlab
-        .status_posts()
-        .into_iter()
-        .filter(|p| p.name == "sonarqube")
-        .collect();
-    assert!(posted.is_empty(), "{posted:?}");
 }
