@@ -7,7 +7,13 @@
 //! there is no added wait. On SQLite the writer is an OS thread with a connection of its
 //! own ([`sqlite_writer`]); on PostgreSQL it is a task writing through the pool.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
 
 use bytes::Bytes;
 use sqlx::Row;
@@ -51,7 +57,7 @@ type Reply = oneshot::Sender<Result<Ingested, String>>;
 #[derive(Clone)]
 pub struct Ingest {
     sender: mpsc::Sender<(NewEvent, Reply)>,
-    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pending: Arc<AtomicUsize>,
 }
 
 impl Ingest {
@@ -71,23 +77,49 @@ impl Ingest {
 
     /// Records one event; returns once it is committed (or was already there).
     pub async fn record(&self, event: NewEvent) -> Result<Ingested, String> {
-        use std::sync::atomic::Ordering;
-        self.pending.fetch_add(1, Ordering::Relaxed);
-        let outcome = self.send(event).await;
-        self.pending.fetch_sub(1, Ordering::Relaxed);
-        outcome
-    }
-
-    async fn send(&self, event: NewEvent) -> Result<Ingested, String> {
+        let stopped = || "event writer has stopped".to_owned();
+        let mut waiting = Waiting::new(&self.pending);
         let (reply, outcome) = oneshot::channel();
         self.sender
             .send((event, reply))
             .await
-            .map_err(|_| "event writer has stopped".to_owned())?;
-        outcome
-            .await
-            .map_err(|_| "event writer has stopped".to_owned())?
+            .map_err(|_| stopped())?;
+        waiting.handed_to_writer = true;
+        outcome.await.map_err(|_| stopped())?
     }
+}
+
+/// Counts an event in [`Store::ingest_pending`] (workers give way while it is not zero)
+/// from the moment it is recorded. Once the event is queued the writer owns the count and
+/// takes it back right after the commit, before it wakes the workers: were the handler to
+/// do it once it got the answer, a worker woken by that commit could still see the event
+/// pending and wait for nothing.
+struct Waiting<'a> {
+    pending: &'a AtomicUsize,
+    handed_to_writer: bool,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(pending: &'a AtomicUsize) -> Self {
+        pending.fetch_add(1, Ordering::Relaxed);
+        Self {
+            pending,
+            handed_to_writer: false,
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.handed_to_writer {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the writer does with the count of a batch it has written (or failed to write).
+pub(super) fn batch_done(pending: &AtomicUsize, events: usize) {
+    pending.fetch_sub(events, Ordering::Relaxed);
 }
 
 /// The database file behind an SQLite store; `None` for PostgreSQL or an in-memory database.
@@ -104,10 +136,13 @@ fn sqlite_file(store: &Store) -> Option<std::path::PathBuf> {
 }
 
 async fn writer(store: Store, mut receiver: mpsc::Receiver<(NewEvent, Reply)>) {
+    let pending = store.ingest_counter();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
-        match write_batch(&store, &events).await {
+        let written = write_batch(&store, &events).await;
+        batch_done(&pending, events.len());
+        match written {
             Ok(outcomes) => {
                 if outcomes.iter().any(|o| matches!(o, Ingested::Stored(_))) {
                     store.wake_workers();

@@ -17,7 +17,7 @@ use std::{collections::HashSet, path::Path};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use super::{Ingested, NewEvent, Reply, MAX_BATCH};
+use super::{batch_done, Ingested, NewEvent, Reply, MAX_BATCH};
 use crate::store::{now_ms, NewJob, Store, SQLITE_BUSY_TIMEOUT_MS};
 
 const INSERT_EVENT: &str =
@@ -81,10 +81,13 @@ fn wait_for_write_lock(attempts: i32) -> bool {
 }
 
 fn run(mut conn: Connection, store: Store, mut receiver: mpsc::Receiver<(NewEvent, Reply)>) {
+    let pending = store.ingest_counter();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
-        match write_batch(&mut conn, &events) {
+        let written = write_batch(&mut conn, &events);
+        batch_done(&pending, events.len());
+        match written {
             Ok(outcomes) => {
                 if outcomes.iter().any(|o| matches!(o, Ingested::Stored(_))) {
                     store.wake_workers();
