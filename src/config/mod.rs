@@ -180,7 +180,9 @@ fn default_build_timeout() -> Duration {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
-    /// Jobs run at once in this process.
+    /// Jobs run at once in this process. Four keeps SQLite's single write lock from
+    /// becoming the bottleneck: with eight, workers waiting for it in SQLite's busy
+    /// handler (which sleeps up to 100 ms between tries) drained a burst ten times slower.
     pub concurrency: usize,
     /// How long a claimed job stays reserved for this process; a replica that dies loses
     /// its jobs to the others after this.
@@ -191,7 +193,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            concurrency: 8,
+            concurrency: 4,
             lease: Duration::from_secs(60),
         }
     }

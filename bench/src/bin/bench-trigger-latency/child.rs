@@ -49,6 +49,11 @@ pub fn write_config(path: &Path, setup: &Setup<'_>) -> anyhow::Result<()> {
             "\n[[projects]]\ngitlab = \"{gitlab}\"\njob = \"{job}\"\n"
         ));
     }
+    // Extra top-level tables for experiments (`[worker]`, `[log]`), e.g.
+    // BENCH_EXTRA_CONFIG=$'[worker]\nconcurrency = 2'.
+    if let Ok(extra) = std::env::var("BENCH_EXTRA_CONFIG") {
+        text = format!("{extra}\n\n{text}");
+    }
     std::fs::write(path, text)?;
     Ok(())
 }
