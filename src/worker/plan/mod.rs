@@ -51,8 +51,10 @@ pub enum Decision {
 }
 
 /// Events planned per run of a project's planning job; then the job yields to others
-/// and continues. Bounds one run's time without a transaction per batch.
-const EVENTS_PER_RUN: i64 = 64;
+/// and continues. Bounds one run's time without a transaction per event, and how long a
+/// run holds SQLite's write lock while webhooks wait for it: at a fixed 2,000 webhooks a
+/// second their p99 was 16 ms with 64, 4.6 ms with 8, and a burst drained as fast.
+const EVENTS_PER_RUN: i64 = 8;
 
 #[derive(serde::Deserialize)]
 struct Payload {
