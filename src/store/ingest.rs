@@ -142,22 +142,7 @@ async fn writer(store: Store, mut receiver: mpsc::Receiver<(NewEvent, Reply)>) {
         let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
         let written = write_batch(&store, &events).await;
         batch_done(&pending, events.len());
-        match written {
-            Ok(outcomes) => {
-                if outcomes.iter().any(|o| matches!(o, Ingested::Stored(_))) {
-                    store.wake_workers();
-                }
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, events = events.len(), "could not record events");
-                for reply in replies {
-                    let _ = reply.send(Err("database write failed".to_owned()));
-                }
-            }
-        }
+        answer(&store, replies, written);
     }
 }
 
@@ -230,6 +215,31 @@ async fn write_batch(store: &Store, events: &[NewEvent]) -> sqlx::Result<Vec<Ing
             }
         })
         .collect())
+}
+
+/// Answers each request of a written batch (in order), and wakes the workers when the
+/// batch stored anything new. A failed write fails every request of the batch.
+pub(super) fn answer<E: std::fmt::Display>(
+    store: &Store,
+    replies: Vec<Reply>,
+    written: Result<Vec<Ingested>, E>,
+) {
+    match written {
+        Ok(outcomes) => {
+            if outcomes.iter().any(|o| matches!(o, Ingested::Stored(_))) {
+                store.wake_workers();
+            }
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, events = replies.len(), "could not record events");
+            for reply in replies {
+                let _ = reply.send(Err("database write failed".to_owned()));
+            }
+        }
+    }
 }
 
 /// Appends `($1, $2, ...), (...)` for `rows` rows of `columns` parameters.

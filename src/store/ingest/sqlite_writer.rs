@@ -17,7 +17,7 @@ use std::{collections::HashSet, path::Path};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use super::{batch_done, Ingested, NewEvent, Reply, MAX_BATCH};
+use super::{answer, batch_done, Ingested, NewEvent, Reply, MAX_BATCH};
 use crate::store::{now_ms, NewJob, Store, SQLITE_BUSY_TIMEOUT_MS};
 
 const INSERT_EVENT: &str =
@@ -87,22 +87,7 @@ fn run(mut conn: Connection, store: Store, mut receiver: mpsc::Receiver<(NewEven
         let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
         let written = write_batch(&mut conn, &events);
         batch_done(&pending, events.len());
-        match written {
-            Ok(outcomes) => {
-                if outcomes.iter().any(|o| matches!(o, Ingested::Stored(_))) {
-                    store.wake_workers();
-                }
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, events = events.len(), "could not record events");
-                for reply in replies {
-                    let _ = reply.send(Err("database write failed".to_owned()));
-                }
-            }
-        }
+        answer(&store, replies, written);
     }
 }
 
