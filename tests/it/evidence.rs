@@ -27,6 +27,11 @@ async fn merge_after(app: &TestApp, approvers: Vec<ci_bridge_fakes::gitlab::User
             .status(),
         202
     );
+    evidence_recorded(app).await;
+}
+
+/// Waits until a merge's evidence is recorded.
+pub async fn evidence_recorded(app: &TestApp) {
     eventually("the evidence record", WAIT, || async {
         let rows = app.store.evidence(None).await.ok()?;
         (!rows.is_empty()).then_some(())

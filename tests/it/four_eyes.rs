@@ -198,11 +198,7 @@ async fn a_merge_request_first_seen_merged_gets_evidence_and_no_note() {
             .status(),
         202
     );
-    eventually("the evidence record", WAIT, || async {
-        let rows = app.store.evidence(None).await.ok()?;
-        (!rows.is_empty()).then_some(())
-    })
-    .await;
+    crate::evidence::evidence_recorded(&app).await;
     eventually("every job of the merge done", WAIT, || async {
         let stats = app.store.queue_stats().await.ok()?;
         (stats.ready == 0 && stats.waiting == 0).then_some(())
