@@ -2,6 +2,7 @@
 //! the head; other notes, ci-bridge's own notes and untrusted users build nothing.
 
 use crate::{
+    four_eyes::status_becomes,
     payloads::{self, PROJECT_ID, SHA_A},
     support::{eventually, Options, JOB, JOB_PARAMS, PROJECT, WAIT},
     trigger_rules::{decisions, kinds, reason, spawn, with_rules},
@@ -16,14 +17,7 @@ async fn a_retest_comment_rebuilds_the_merge_request_head() {
         &payloads::merge_request(PROJECT, "open", SHA_A, None),
     )
     .await;
-    eventually("the first result", WAIT, || async {
-        app.gitlab
-            .statuses(PROJECT_ID, SHA_A)
-            .iter()
-            .any(|s| s.state == "success")
-            .then_some(())
-    })
-    .await;
+    status_becomes(&app, SHA_A, "jenkins", "success").await;
     let retest = decisions(
         &app,
         "Note Hook",

@@ -322,14 +322,7 @@ async fn a_branch_with_a_slash_reaches_its_multibranch_job() {
         &payloads::push(PROJECT, "feature/x", SHA_B, SHA_A),
     )
     .await;
-    eventually("a success", WAIT, || async {
-        app.gitlab
-            .statuses(PROJECT_ID, SHA_A)
-            .iter()
-            .any(|s| s.state == "success")
-            .then_some(())
-    })
-    .await;
+    status_becomes(&app, SHA_A, "jenkins", "success").await;
     assert_eq!(
         app.jenkins.builds()[0].job,
         "analytics/collector/feature%2Fx"
