@@ -79,16 +79,7 @@ async fn a_report_with_a_high_finding_fails_the_sast_status_and_is_kept() {
         status.description.as_deref(),
         Some("failed: findings at or above High — 1 High, 1 Medium, 1 Low")
     );
-    let kept = app
-        .store
-        .latest_quality(
-            PROJECT_ID as i64,
-            SHA_A,
-            ci_bridge::store::QualitySource::Sast,
-        )
-        .await
-        .unwrap()
-        .expect("the report is kept");
+    let kept = kept_sast(&app).await.expect("the report is kept");
     assert_eq!(kept.summary.unwrap()["total"], 3);
 
     let notes = note_shows(&app, "`src/db.rs:42`").await;
@@ -189,16 +180,7 @@ async fn a_second_report_of_the_same_build_adds_to_the_first_instead_of_erasing_
     )
     .await;
     assert!(states(&app, SHA_A, "sast").iter().all(|s| s == "failed"));
-    let shown = app
-        .store
-        .latest_quality(
-            PROJECT_ID as i64,
-            SHA_A,
-            ci_bridge::store::QualitySource::Sast,
-        )
-        .await
-        .unwrap()
-        .expect("the combined result is shown");
+    let shown = kept_sast(&app).await.expect("the combined result is shown");
     let summary = shown.summary.unwrap();
     assert_eq!(summary["total"], 2, "md5 is counted once: {summary}");
     note_shows(&app, "`config/prod.env:3`").await;
@@ -232,4 +214,16 @@ async fn sast_shows(app: &TestApp, state: &str, description: &str) {
         (last.state == state && last.description.as_deref() == Some(description)).then_some(())
     })
     .await
+}
+
+/// The SAST result the status and the note show for SHA_A, if any.
+async fn kept_sast(app: &TestApp) -> Option<ci_bridge::store::QualityRow> {
+    app.store
+        .latest_quality(
+            PROJECT_ID as i64,
+            SHA_A,
+            ci_bridge::store::QualitySource::Sast,
+        )
+        .await
+        .unwrap()
 }
