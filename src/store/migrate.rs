@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("migrations/sqlite_3_cursors.sql")),
     (4, include_str!("migrations/sqlite_4_check_marks.sql")),
     (6, include_str!("migrations/sqlite_6_quality_order.sql")),
+    (7, include_str!("migrations/sqlite_7_audit_cursor.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres.sql")),
@@ -21,6 +22,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("migrations/postgres_3_cursors.sql")),
     (4, include_str!("migrations/postgres_4_check_marks.sql")),
     (6, include_str!("migrations/postgres_6_quality_order.sql")),
+    (7, include_str!("migrations/postgres_7_audit_cursor.sql")),
 ];
 
 /// Arbitrary constant naming ci-bridge's migration lock among PostgreSQL advisory locks.
