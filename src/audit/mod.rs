@@ -22,9 +22,14 @@ mod status;
 
 use serde_json::Value;
 
+use sqlx::{Any, Transaction};
+
 use crate::{
     config::ProjectConfig,
-    store::{now_ms, ClaimedJob, GuardedPush, JobKind, MergeRequestRow, NewJob, UserRef},
+    store::{
+        audit_tx, insert_jobs, now_ms, ClaimedJob, GuardedPush, JobKind, MergeRequestRow, NewJob,
+        PendingEvent, Store, UserRef,
+    },
     worker::{JobError, Outcome, Services},
 };
 
@@ -36,8 +41,10 @@ struct Payload {
     event_id: Option<String>,
 }
 
-/// Events audited in one run at the most; a full batch runs again at once.
-const EVENTS_PER_RUN: i64 = 64;
+/// Events audited in one run, and so in one transaction, at the most; a full batch runs
+/// again at once. Small for the same reason as the planner's: on SQLite a run holds the
+/// write lock that webhooks are waiting for.
+const EVENTS_PER_RUN: i64 = 16;
 
 /// The job that keeps a merge request's MrCheck job unique.
 pub fn mr_check_job(project_id: i64, iid: i64) -> NewJob {
@@ -51,46 +58,103 @@ pub fn mr_note_job(project_id: i64, iid: i64) -> NewJob {
     NewJob::now(JobKind::MrNote, payload).unique(format!("mr-note:{project_id}:{iid}"))
 }
 
-/// Feeds a project's planned events to the audit trail, oldest first.
+/// Feeds a project's planned events to the audit trail, oldest first, writing what they
+/// mean in one transaction per run (see [`Writes`]). The merge-request checks they call
+/// for are queued once per merge request, with the events marked audited, at the end of
+/// that transaction.
 pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobError> {
     let payload: Payload = serde_json::from_str(&job.payload)
         .map_err(|e| JobError::Invalid(format!("audit payload: {e}")))?;
     let store = &services.store;
-    if let Some(event_id) = &payload.event_id {
-        audit_event(services, event_id).await?;
-        store.complete(job).await?;
-        return Ok(Outcome::Done);
+    let events = match &payload.event_id {
+        Some(event_id) => {
+            let Some((kind, body)) = store.event_body(event_id).await? else {
+                return Err(JobError::Invalid(format!("event {event_id} is not stored")));
+            };
+            let id = event_id.clone();
+            vec![PendingEvent { id, kind, body }]
+        }
+        None => {
+            let project = payload.project.as_deref().unwrap_or_default();
+            store.unaudited_events(project, EVENTS_PER_RUN).await?
+        }
+    };
+    let mut writes = Writes { store, tx: None };
+    let mut checks: Vec<NewJob> = Vec::new();
+    for event in &events {
+        if let Some(check) = audit_event(services, &mut writes, event).await? {
+            if !checks
+                .iter()
+                .any(|queued| queued.unique_key == check.unique_key)
+            {
+                checks.push(check);
+            }
+        }
     }
-    let project = payload.project.unwrap_or_default();
-    let events = store.unaudited_events(&project, EVENTS_PER_RUN).await?;
-    for event_id in &events {
-        audit_event(services, event_id).await?;
-        store.mark_audited(event_id).await?;
+    let tx = writes.tx().await?;
+    insert_jobs(tx, &checks.iter().collect::<Vec<_>>()).await?;
+    if payload.event_id.is_none() {
+        let ids: Vec<&str> = events.iter().map(|event| event.id.as_str()).collect();
+        audit_tx::mark_audited(tx, &ids).await?;
     }
-    if events.len() as i64 == EVENTS_PER_RUN {
+    writes.commit().await?;
+    if !checks.is_empty() {
+        store.wake_workers();
+    }
+    if payload.event_id.is_none() && events.len() as i64 == EVENTS_PER_RUN {
         return Ok(Outcome::Again(now_ms()));
     }
     store.complete(job).await?;
     Ok(Outcome::Done)
 }
 
+/// The audit run's writes: one transaction, begun at the first write and committed before
+/// anything that must see them from another connection (a merge's evidence record reads
+/// the merge request and its approvals). On SQLite one commit, one fsync, serves the whole
+/// run instead of one per statement.
+struct Writes<'a> {
+    store: &'a Store,
+    tx: Option<Transaction<'static, Any>>,
+}
+
+impl Writes<'_> {
+    async fn tx(&mut self) -> sqlx::Result<&mut Transaction<'static, Any>> {
+        if self.tx.is_none() {
+            self.tx = Some(self.store.begin().await?);
+        }
+        Ok(self.tx.as_mut().expect("the transaction was just begun"))
+    }
+
+    async fn commit(&mut self) -> sqlx::Result<()> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// Records what one event means for the audit trail; running it twice changes nothing.
-async fn audit_event(services: &Services, event_id: &str) -> Result<(), JobError> {
-    let Some((kind, body)) = services.store.event_body(event_id).await? else {
-        return Err(JobError::Invalid(format!("event {event_id} is not stored")));
-    };
-    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+/// Returns the merge-request check it calls for, if any.
+async fn audit_event(
+    services: &Services,
+    writes: &mut Writes<'_>,
+    event: &PendingEvent,
+) -> Result<Option<NewJob>, JobError> {
+    let value: Value = serde_json::from_slice(&event.body).unwrap_or(Value::Null);
     let path = value["project"]["path_with_namespace"]
         .as_str()
         .unwrap_or("");
-    if let Some(project) = services.config.project(path) {
-        match kind.as_str() {
-            "merge_request" => merge_request(services, project, event_id, &value).await?,
-            "push" => push(services, project, event_id, &value).await?,
-            _ => {}
+    let Some(project) = services.config.project(path) else {
+        return Ok(None);
+    };
+    match event.kind.as_str() {
+        "merge_request" => merge_request(services, writes, project, &event.id, &value).await,
+        "push" => {
+            push(writes, project, &event.id, &value).await?;
+            Ok(None)
         }
+        _ => Ok(None),
     }
-    Ok(())
 }
 
 fn user_of(value: &Value) -> Option<UserRef> {
@@ -103,10 +167,11 @@ fn user_of(value: &Value) -> Option<UserRef> {
 
 async fn merge_request(
     services: &Services,
+    writes: &mut Writes<'_>,
     project: &ProjectConfig,
     event_id: &str,
     value: &Value,
-) -> Result<(), JobError> {
+) -> Result<Option<NewJob>, JobError> {
     let attrs = &value["object_attributes"];
     let (Some(iid), Some(project_id)) = (
         attrs["iid"].as_i64(),
@@ -114,7 +179,7 @@ async fn merge_request(
             .as_i64()
             .or(value["project"]["id"].as_i64()),
     ) else {
-        return Ok(());
+        return Ok(None);
     };
     let actor = user_of(&value["user"]);
     let author_id = attrs["author_id"].as_i64();
@@ -141,32 +206,34 @@ async fn merge_request(
         state: text(&attrs["state"]),
         ..MergeRequestRow::default()
     };
-    let store = &services.store;
-    store.upsert_merge_request(&row).await?;
+    audit_tx::upsert_merge_request(writes.tx().await?, &row).await?;
 
     let action = attrs["action"].as_str().unwrap_or("");
     match (action, &actor) {
         ("approved" | "approval", Some(user)) => {
-            store.record_approval(project_id, iid, user).await?;
+            audit_tx::record_approval(writes.tx().await?, project_id, iid, user).await?;
             tracing::info!(project = %project.gitlab, iid, user = user.id, "approval recorded");
         }
         ("unapproved" | "unapproval", Some(user)) => {
-            store.record_unapproval(project_id, iid, user.id).await?;
+            audit_tx::record_unapproval(writes.tx().await?, project_id, iid, user.id).await?;
             tracing::info!(project = %project.gitlab, iid, user = user.id, "approval withdrawn");
         }
-        ("merge", _) => evidence::record_merge(services, project, event_id, value).await?,
+        ("merge", _) => {
+            writes.commit().await?;
+            evidence::record_merge(services, project, event_id, value).await?;
+        }
         _ => {}
     }
-    if project.quality.merge_request_checks {
-        store.enqueue(&[mr_check_job(project_id, iid)]).await?;
-    }
-    Ok(())
+    Ok(project
+        .quality
+        .merge_request_checks
+        .then(|| mr_check_job(project_id, iid)))
 }
 
 /// Records a push to the default branch, a protected branch or a configured one: each
 /// must be explained by a recorded merge, or it is a deviation.
 async fn push(
-    services: &Services,
+    writes: &mut Writes<'_>,
     project: &ProjectConfig,
     event_id: &str,
     value: &Value,
@@ -206,7 +273,7 @@ async fn push(
             username: value["user_username"].as_str().map(str::to_owned),
             pushed_at: now_ms(),
         };
-        services.store.record_guarded_push(&push).await?;
+        audit_tx::record_guarded_push(writes.tx().await?, &push).await?;
     }
     Ok(())
 }

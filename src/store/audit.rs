@@ -1,7 +1,7 @@
 //! The audit trail's tables: merge requests as last seen and their approvals, given and
 //! withdrawn (the evidence chain is in `evidence.rs`).
 
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, Any, Row, Transaction};
 
 use super::{now_ms, Store};
 
@@ -67,10 +67,12 @@ pub struct UserRef {
     pub name: Option<String>,
 }
 
-impl Store {
-    /// Inserts or refreshes a merge request; fields given as `None` keep their value.
-    pub async fn upsert_merge_request(&self, mr: &MergeRequestRow) -> sqlx::Result<()> {
-        sqlx::query(
+/// Inserts or refreshes a merge request; fields given as `None` keep their value.
+pub(crate) async fn upsert_merge_request(
+    tx: &mut Transaction<'_, Any>,
+    mr: &MergeRequestRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
             "INSERT INTO merge_requests (project_id, iid, project_path, source_project_id, \
              source_branch, target_branch, title, author_id, author_username, author_name, \
              head_sha, state, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
@@ -97,11 +99,12 @@ impl Store {
         .bind(mr.head_sha.as_deref())
         .bind(mr.state.as_deref())
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(&mut **tx)
         .await?;
-        Ok(())
-    }
+    Ok(())
+}
 
+impl Store {
     pub async fn merge_request(
         &self,
         project_id: i64,
@@ -180,52 +183,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `user` approved (again, if they had withdrawn).
-    pub async fn record_approval(
-        &self,
-        project_id: i64,
-        iid: i64,
-        user: &UserRef,
-    ) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO approvals (project_id, mr_iid, user_id, username, name, approved_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, mr_iid, user_id) DO UPDATE SET \
-             username = COALESCE(excluded.username, approvals.username), \
-             name = COALESCE(excluded.name, approvals.name), \
-             approved_at = CASE WHEN approvals.withdrawn_at IS NULL THEN approvals.approved_at \
-               ELSE excluded.approved_at END, withdrawn_at = NULL",
-        )
-        .bind(project_id)
-        .bind(iid)
-        .bind(user.id)
-        .bind(user.username.as_deref())
-        .bind(user.name.as_deref())
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Records that `user_id` withdrew their approval.
-    pub async fn record_unapproval(
-        &self,
-        project_id: i64,
-        iid: i64,
-        user_id: i64,
-    ) -> sqlx::Result<()> {
-        sqlx::query(
-            "UPDATE approvals SET withdrawn_at = $1 WHERE project_id = $2 AND mr_iid = $3 \
-             AND user_id = $4 AND withdrawn_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(project_id)
-        .bind(iid)
-        .bind(user_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// Makes the stored approvals match what the approvals API says now.
     pub async fn sync_approvals(
         &self,
@@ -233,15 +190,17 @@ impl Store {
         iid: i64,
         users: &[UserRef],
     ) -> sqlx::Result<()> {
+        let current = self.approvals(project_id, iid).await?;
+        let mut tx = self.begin().await?;
         for user in users {
-            self.record_approval(project_id, iid, user).await?;
+            record_approval(&mut tx, project_id, iid, user).await?;
         }
-        for row in self.approvals(project_id, iid).await? {
+        for row in current {
             if row.withdrawn_at.is_none() && !users.iter().any(|u| u.id == row.user_id) {
-                self.record_unapproval(project_id, iid, row.user_id).await?;
+                record_unapproval(&mut tx, project_id, iid, row.user_id).await?;
             }
         }
-        Ok(())
+        tx.commit().await
     }
 
     /// Every approval ever given on a merge request, withdrawn ones included.
@@ -266,4 +225,50 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Records that `user` approved (again, if they had withdrawn).
+pub(crate) async fn record_approval(
+    tx: &mut Transaction<'_, Any>,
+    project_id: i64,
+    iid: i64,
+    user: &UserRef,
+) -> sqlx::Result<()> {
+    sqlx::query(
+            "INSERT INTO approvals (project_id, mr_iid, user_id, username, name, approved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, mr_iid, user_id) DO UPDATE SET \
+             username = COALESCE(excluded.username, approvals.username), \
+             name = COALESCE(excluded.name, approvals.name), \
+             approved_at = CASE WHEN approvals.withdrawn_at IS NULL THEN approvals.approved_at \
+               ELSE excluded.approved_at END, withdrawn_at = NULL",
+        )
+        .bind(project_id)
+        .bind(iid)
+        .bind(user.id)
+        .bind(user.username.as_deref())
+        .bind(user.name.as_deref())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records that `user_id` withdrew their approval.
+pub(crate) async fn record_unapproval(
+    tx: &mut Transaction<'_, Any>,
+    project_id: i64,
+    iid: i64,
+    user_id: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE approvals SET withdrawn_at = $1 WHERE project_id = $2 AND mr_iid = $3 \
+             AND user_id = $4 AND withdrawn_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(project_id)
+    .bind(iid)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

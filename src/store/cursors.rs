@@ -3,7 +3,7 @@
 //! cursor, oldest first, so events of a project are handled in order without a queue row
 //! per event.
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{now_ms, JobKind, NewJob, Store};
 
@@ -52,25 +52,52 @@ impl Store {
             .collect()
     }
 
-    /// The oldest planned events of `project` the audit trail has not seen.
-    pub async fn unaudited_events(&self, project: &str, limit: i64) -> sqlx::Result<Vec<String>> {
+    /// The oldest planned events of `project` the audit trail has not seen, with their
+    /// kind and body.
+    pub async fn unaudited_events(
+        &self,
+        project: &str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<PendingEvent>> {
         let rows = sqlx::query(
-            "SELECT id FROM events WHERE project = $1 AND audited_at IS NULL \
+            "SELECT id, kind, body FROM events WHERE project = $1 AND audited_at IS NULL \
              AND processed_at IS NOT NULL ORDER BY received_at, id LIMIT $2",
         )
         .bind(project)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|row| row.try_get("id")).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(PendingEvent {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
     }
+}
 
-    pub async fn mark_audited(&self, event_id: &str) -> sqlx::Result<()> {
-        sqlx::query("UPDATE events SET audited_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(event_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+/// Marks these events audited, in one statement.
+pub(crate) async fn mark_audited(
+    tx: &mut Transaction<'_, Any>,
+    event_ids: &[&str],
+) -> sqlx::Result<()> {
+    if event_ids.is_empty() {
+        return Ok(());
     }
+    let placeholders: Vec<String> = (0..event_ids.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let sql = format!(
+        "UPDATE events SET audited_at = $1 WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut update = sqlx::query(&sql).bind(now_ms());
+    for id in event_ids {
+        update = update.bind(*id);
+    }
+    update.execute(&mut **tx).await?;
+    Ok(())
 }

@@ -57,25 +57,6 @@ pub struct DeliveredCheck {
 }
 
 impl Store {
-    pub async fn record_guarded_push(&self, push: &GuardedPush) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO guarded_pushes (event_id, project_id, project_path, branch, before_sha, \
-             after_sha, username, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(push.event_id.as_str())
-        .bind(push.project_id)
-        .bind(push.project_path.as_str())
-        .bind(push.branch.as_str())
-        .bind(push.before_sha.as_str())
-        .bind(push.after_sha.as_str())
-        .bind(push.username.as_deref())
-        .bind(push.pushed_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     pub async fn guarded_pushes_since(&self, since: i64) -> sqlx::Result<Vec<GuardedPush>> {
         let rows =
             sqlx::query("SELECT * FROM guarded_pushes WHERE pushed_at >= $1 ORDER BY pushed_at")
@@ -259,6 +240,28 @@ pub(crate) async fn append_evidence(
     .bind(row.record.as_str())
     .bind(row.prev_hash.as_str())
     .bind(row.hash.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn record_guarded_push(
+    tx: &mut Transaction<'_, Any>,
+    push: &GuardedPush,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO guarded_pushes (event_id, project_id, project_path, branch, before_sha, \
+             after_sha, username, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(push.event_id.as_str())
+    .bind(push.project_id)
+    .bind(push.project_path.as_str())
+    .bind(push.branch.as_str())
+    .bind(push.before_sha.as_str())
+    .bind(push.after_sha.as_str())
+    .bind(push.username.as_deref())
+    .bind(push.pushed_at)
     .execute(&mut **tx)
     .await?;
     Ok(())

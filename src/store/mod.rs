@@ -44,7 +44,9 @@ pub(crate) mod builds_tx {
 
 /// Audit-trail writes, for use inside a caller's transaction.
 pub(crate) mod audit_tx {
-    pub(crate) use super::evidence::{append_evidence, chain_head};
+    pub(crate) use super::audit::{record_approval, record_unapproval, upsert_merge_request};
+    pub(crate) use super::cursors::mark_audited;
+    pub(crate) use super::evidence::{append_evidence, chain_head, record_guarded_push};
     pub(crate) use super::quality::resolve_in;
 }
 
