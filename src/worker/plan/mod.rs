@@ -76,13 +76,15 @@ pub(super) async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome
     for event in &events {
         queued |= plan_one(services, &mut tx, event).await?;
     }
+    if !events.is_empty() {
+        // The audit trail follows, in the same order (approvals before the merge), queued
+        // in the same commit as the plans.
+        insert_jobs(&mut tx, &[&audit_job(&payload.project)]).await?;
+        queued = true;
+    }
     tx.commit().await?;
     if queued {
         store.wake_workers();
-    }
-    if !events.is_empty() {
-        // The audit trail follows, in the same order (approvals before the merge).
-        store.enqueue(&[audit_job(&payload.project)]).await?;
     }
     if events.len() as i64 == EVENTS_PER_RUN {
         return Ok(Outcome::Again(crate::store::now_ms()));
