@@ -113,6 +113,22 @@ secret_of() {
     if [ "$1" = hmac ]; then echo "$SIGNING_KEY"; else echo "$TOKEN"; fi
 }
 
+# closed_round SCENARIO STARTER token|hmac REP: one fresh instance, its warm-up, and one
+# recorded run at 64 connections.
+closed_round() {
+    "$2" "$1" "$3"
+    load_run "$1" closed 64 warm "$WARMUP" "$3"
+    load_run "$1" closed 64 "$4" "$DURATION" "$3"
+    finish
+}
+
+# rate_round SCENARIO STARTER token|hmac REP: one fresh instance at the fixed rate.
+rate_round() {
+    "$2" "$1" "$3"
+    fixed_rate "$1" "$(secret_of "$3")" "$4"
+    finish
+}
+
 # measure SCENARIO STARTER token|hmac: REPS fresh instances at 64 connections, each with
 # its warm-up, then one fresh instance at the fixed rate.
 measure() {
@@ -207,12 +223,12 @@ closed_loop() {
     done
 }
 
-# fixed_rate SCENARIO SECRET: bench-rate at RATE req/s, 64 connections.
+# fixed_rate SCENARIO SECRET [REP]: bench-rate at RATE req/s, 64 connections.
 fixed_rate() {
     local line
     line=$("$BIN/bench-rate" "127.0.0.1:$PORT" "$RATE" "$RATE_DURATION" "$WARMUP" "$2" | grep '^BENCH ')
     ANSWERED=$((ANSWERED + $(field "$line" s202) + $(field "$line" warm202)))
-    record "$1" rate 64 1 "$line" ""
+    record "$1" rate 64 "${3:-1}" "$line" ""
 }
 
 # oha_check: oha's own fixed-rate, latency-corrected run beside bench-rate's, on

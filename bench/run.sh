@@ -16,11 +16,11 @@ source "$BENCH/lib.sh"
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 if [ $QUICK = 1 ]; then
-    MODE=quick REPS=1 DURATION=5 WARMUP=2 SWEEP_DURATION=5 RATE_DURATION=5
-    BACKLOG=2000 PROBES=20 DRAIN_SECS=60
+    MODE=quick REPS=1 ROUNDS=1 RATE_ROUNDS=1 DURATION=5 WARMUP=2 SWEEP_DURATION=5
+    RATE_DURATION=5 BACKLOG=2000 PROBES=20 DRAIN_SECS=60
 else
-    MODE=full REPS=3 DURATION=10 WARMUP=2 SWEEP_DURATION=10 RATE_DURATION=10
-    BACKLOG=10000 PROBES=50 DRAIN_SECS=360
+    MODE=full REPS=3 ROUNDS=5 RATE_ROUNDS=3 DURATION=10 WARMUP=2 SWEEP_DURATION=10
+    RATE_DURATION=10 BACKLOG=10000 PROBES=50 DRAIN_SECS=360
 fi
 # Requests per second of the fixed-rate runs (the issue's 2,000).
 RATE=2000
@@ -56,6 +56,8 @@ fi
     echo "kernel=$(uname -r)"
     echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo +changes)"
     echo "reps=$REPS"
+    echo "rounds=$ROUNDS"
+    echo "rate_rounds=$RATE_ROUNDS"
     echo "duration_s=$DURATION"
     echo "warmup_s=$WARMUP"
     echo "load_before=$(cut -d' ' -f1 /proc/loadavg)"
@@ -69,21 +71,31 @@ fixed_rate bare "$TOKEN"
 oha_check
 stop_server
 
-# --- 2. the minimal durable baseline, token and HMAC -------------------------------------
+# --- 2. the minimal durable baseline and ci-bridge on SQLite, in alternating rounds -------
 # Servers that store get a fresh instance and database for every run, so each run starts
-# from the same empty state; warm-ups count towards the storage check.
-measure durable-token start_durable token
-measure durable-hmac start_durable hmac
+# from the same empty state; warm-ups count towards the storage check. Each round runs the
+# four servers one after the other, so a slow minute of the machine (a neighbour, the
+# disk's fsync) falls on a baseline and on ci-bridge alike instead of on one of them.
+for round in $(seq 1 "$ROUNDS"); do
+    closed_round durable-token start_durable token "$round"
+    closed_round ci-token start_ci_sqlite token "$round"
+    closed_round durable-hmac start_durable hmac "$round"
+    closed_round ci-signature start_ci_sqlite hmac "$round"
+done
+for round in $(seq 1 "$RATE_ROUNDS"); do
+    rate_round durable-token start_durable token "$round"
+    rate_round ci-token start_ci_sqlite token "$round"
+    rate_round durable-hmac start_durable hmac "$round"
+    rate_round ci-signature start_ci_sqlite hmac "$round"
+done
 
-# --- 3. ci-bridge on SQLite, token and signature, and on PostgreSQL ----------------------
-measure ci-token start_ci_sqlite token
+# --- 3. ci-bridge: the concurrency sweep, and on PostgreSQL -------------------------------
 for connections in 1 16 256; do
     start_ci_sqlite ci-token token
     load_run ci-token sweep "$connections" warm "$WARMUP" token
     load_run ci-token sweep "$connections" 1 "$SWEEP_DURATION" token
     finish
 done
-measure ci-signature start_ci_sqlite hmac
 if pg_available; then
     measure ci-pg-token start_ci_postgres token
 else

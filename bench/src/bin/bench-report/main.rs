@@ -66,10 +66,13 @@ fn main() -> anyhow::Result<()> {
 
     writeln!(
         md,
-        "### Closed loop: wrk -t1 -c64, {} s warm-up, {} × {} s, medians\n",
+        "### Closed loop: wrk -t1 -c64, {} s warm-up, {} s runs, medians\n\n\
+         The durable baselines and ci-bridge on SQLite: {} rounds, each running the four \
+         one after the other on fresh instances; the other servers: {} runs.\n",
         get("warmup_s"),
-        get("reps"),
-        get("duration_s")
+        get("duration_s"),
+        get("rounds"),
+        get("reps")
     )?;
     header(&mut md);
     for (scenario, label) in SCENARIOS {
@@ -93,7 +96,9 @@ fn main() -> anyhow::Result<()> {
 
     writeln!(
         md,
-        "\n### Fixed rate: 2,000 req/s, latency from the scheduled send (corrected)\n"
+        "\n### Fixed rate: 2,000 req/s, latency from the scheduled send (corrected)\n\n\
+         Baselines and ci-bridge on SQLite: medians of {} alternating rounds; the others: one run.\n",
+        get("rate_rounds")
     )?;
     header(&mut md);
     for load in ["rate", "oha"] {
