@@ -1,9 +1,12 @@
 # Functions run.sh uses: start and stop one server under test at a time, drive load at it
 # (wrk closed loop, bench-rate and oha at a fixed rate), measure its CPU time and memory,
-# and check what it stored. Sourced by run.sh, which sets BIN, BENCH, WORK, RAW, CHECKS,
-# NOTES, PORT, the durations and the secrets.
+# and check what it stored. Sourced by run.sh and serve.sh, which set BIN, BENCH, WORK,
+# RAW, CHECKS, NOTES, PORT and the durations.
 
 CLK_TCK=$(getconf CLK_TCK)
+# Secrets of the runs: a webhook token and a Standard Webhooks signing key (32 bytes).
+TOKEN=bench-hook-token
+SIGNING_KEY=whsec_YmVuY2gtc2lnbmluZy1rZXktb2YtMzItYnl0ZXMhISE=
 SERVER_PID=
 SERVER_NAME=
 ANSWERED=0

@@ -24,9 +24,6 @@ else
 fi
 # Requests per second of the fixed-rate runs (the 2,000).
 RATE=2000
-# Secrets of the runs: a webhook token and a Standard Webhooks signing key (32 bytes).
-TOKEN=bench-hook-token
-SIGNING_KEY=whsec_YmVuY2gtc2lnbmluZy1rZXktb2YtMzItYnl0ZXMhISE=
 # Loopback ports of the servers under test.
 PORT=18090
 
