@@ -113,7 +113,7 @@ fi
 if grep -q '^drain_complete=false' "$OUT/trigger.txt"; then
     echo "- The burst of $BACKLOG events was not drained within $DRAIN_SECS s; drain_s is that bound." >>"$NOTES"
 fi
-[ $QUICK = 1 ] && echo "- Quick run: 1 × ${DURATION} s per point and a burst of $BACKLOG events (the full run: 3 × 10 s, 10,000)." >>"$NOTES"
+[ $QUICK = 1 ] && echo "- Quick run: 1 × ${DURATION} s per point and a burst of $BACKLOG events (the full run: 5 alternating rounds of 10 s for the baselines and ci-bridge on SQLite, 3 × 10 s for the others, and 10,000 events)." >>"$NOTES"
 
 busy_machine_note
 echo
