@@ -33,40 +33,41 @@ impl Store {
         project: &str,
         limit: i64,
     ) -> sqlx::Result<Vec<PendingEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, kind, body FROM events WHERE project = $1 AND processed_at IS NULL \
-             ORDER BY received_at, id LIMIT $2",
-        )
-        .bind(project)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingEvent {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    body: row.try_get("body")?,
-                })
-            })
-            .collect()
+        self.oldest_events("processed_at IS NULL", project, limit)
+            .await
     }
 
-    /// The oldest planned events of `project` the audit trail has not seen, with their
-    /// kind and body.
+    /// The oldest planned events of `project` the audit trail has not seen.
     pub async fn unaudited_events(
         &self,
         project: &str,
         limit: i64,
     ) -> sqlx::Result<Vec<PendingEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, kind, body FROM events WHERE project = $1 AND audited_at IS NULL \
-             AND processed_at IS NOT NULL ORDER BY received_at, id LIMIT $2",
+        self.oldest_events(
+            "audited_at IS NULL AND processed_at IS NOT NULL",
+            project,
+            limit,
         )
-        .bind(project)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        .await
+    }
+
+    /// The oldest events of `project` in one cursor's state; `state` is the predicate of
+    /// that cursor's partial index, so the query reads the index and nothing past it.
+    async fn oldest_events(
+        &self,
+        state: &'static str,
+        project: &str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<PendingEvent>> {
+        let sql = format!(
+            "SELECT id, kind, body FROM events WHERE project = $1 AND {state} \
+             ORDER BY received_at, id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(PendingEvent {
@@ -87,17 +88,17 @@ pub(crate) async fn mark_audited(
     if event_ids.is_empty() {
         return Ok(());
     }
-    let placeholders: Vec<String> = (0..event_ids.len())
-        .map(|i| format!("${}", i + 2))
-        .collect();
-    let sql = format!(
-        "UPDATE events SET audited_at = $1 WHERE id IN ({})",
-        placeholders.join(", ")
+    // The ids are `$1` to `$n`, the time `$n+1`.
+    let mut sql = format!(
+        "UPDATE events SET audited_at = ${} WHERE id IN ",
+        event_ids.len() + 1
     );
-    let mut update = sqlx::query(&sql).bind(now_ms());
+    super::ingest::push_placeholders(&mut sql, 1, event_ids.len());
+    let mut update = sqlx::query(&sql);
     for id in event_ids {
         update = update.bind(*id);
     }
+    update = update.bind(now_ms());
     update.execute(&mut **tx).await?;
     Ok(())
 }
