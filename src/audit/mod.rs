@@ -21,7 +21,6 @@ pub mod schedule;
 mod status;
 
 use serde_json::Value;
-
 use sqlx::{Any, Transaction};
 
 use crate::{
@@ -91,11 +90,15 @@ pub async fn run(services: &Services, job: &ClaimedJob) -> Result<Outcome, JobEr
             }
         }
     }
-    let tx = writes.tx().await?;
-    insert_jobs(tx, &checks.iter().collect::<Vec<_>>()).await?;
-    if payload.event_id.is_none() {
-        let ids: Vec<&str> = events.iter().map(|event| event.id.as_str()).collect();
-        audit_tx::mark_audited(tx, &ids).await?;
+    // A single event named by an old payload has no cursor to move.
+    let audited: Vec<&str> = match payload.event_id {
+        Some(_) => Vec::new(),
+        None => events.iter().map(|event| event.id.as_str()).collect(),
+    };
+    if !checks.is_empty() || !audited.is_empty() {
+        let tx = writes.tx().await?;
+        insert_jobs(tx, &checks.iter().collect::<Vec<_>>()).await?;
+        audit_tx::mark_audited(tx, &audited).await?;
     }
     writes.commit().await?;
     if !checks.is_empty() {
